@@ -1,0 +1,85 @@
+"""Every command and event reglink sends: small frozen types, ids and JSON values only.
+
+Commands are orders (`LinkRegistry`); events are facts in the past tense
+(`RegistryLinkRequested`). No field ever holds a plaintext secret: credentials travel
+as `sealed_secret`, sealed to the workers' public key (see `events.sealing`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+AuthType = Literal["anonymous", "basic", "oauth2"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    TYPE: ClassVar[str]
+
+
+class Command(Message):
+    project: str
+    name: str
+
+
+class LinkRegistry(Command):
+    TYPE = "reglink.command.link"
+    url: str
+    description: str = ""
+    auth: AuthType = "anonymous"
+    username: str | None = None
+    sealed_secret: str | None = None
+    repositories: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+
+
+class UpdateRegistry(Command):
+    """Fields left `None` keep their current value; the secret is write-only."""
+
+    TYPE = "reglink.command.update"
+    new_name: str | None = None
+    url: str | None = None
+    description: str | None = None
+    auth: AuthType | None = None
+    username: str | None = None
+    sealed_secret: str | None = None
+    repositories: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
+    expected_version: int | None = None
+
+
+class UnlinkRegistry(Command):
+    TYPE = "reglink.command.unlink"
+    force: bool = False
+
+
+class RegistryEvent(Message):
+    project: str
+    registry_id: str
+    name: str
+    version: int
+
+
+class RegistryLinkRequested(RegistryEvent):
+    """A registry was recorded `pending`; the verify actor takes it from here."""
+
+    TYPE = "reglink.registry.link_requested"
+    url: str
+
+
+class RegistryUnlinked(RegistryEvent):
+    """The registry left the project; build jobs must drop it."""
+
+    TYPE = "reglink.registry.unlinked"
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.TYPE: cls for cls in (LinkRegistry, UpdateRegistry, UnlinkRegistry)
+}
+EVENT_TYPES: dict[str, type[RegistryEvent]] = {
+    cls.TYPE: cls for cls in (RegistryLinkRequested, RegistryUnlinked)
+}
+MESSAGE_TYPES: dict[str, type[Message]] = {**COMMAND_TYPES, **EVENT_TYPES}

@@ -1,0 +1,162 @@
+"""Rules a command must pass before anything changes; shared by gateway and actors."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
+from events.messages import Command, LinkRegistry, UnlinkRegistry
+
+DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
+DEFAULT_MAX_DESCRIPTION_LENGTH = 500
+DEFAULT_MAX_URL_LENGTH = 2048
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+def check_name(value: str, what: str = "name") -> str:
+    if not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > DEFAULT_MAX_NAME_LENGTH:
+        raise InvalidInput(f"{what} must be at most {DEFAULT_MAX_NAME_LENGTH} characters")
+    if not _NAME.match(value):
+        raise InvalidInput(f"{what} may only contain letters, digits, '.', '_' and '-'")
+    return value
+
+
+def check_description(value: str) -> str:
+    if len(value) > DEFAULT_MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(
+            f"description must be at most {DEFAULT_MAX_DESCRIPTION_LENGTH} characters"
+        )
+    return value
+
+
+def check_repository(value: str) -> str:
+    """Repository names as the distribution spec allows them (lower case path components)."""
+    if len(value) > 255 or not _REPOSITORY.match(value):
+        raise InvalidInput(f"repository {value!r} is not a valid repository name")
+    return value
+
+
+def normalize_url(value: str) -> str:
+    """Shape checks that need no settings: http(s), a host, no userinfo/query/fragment."""
+    if len(value) > DEFAULT_MAX_URL_LENGTH:
+        raise InvalidInput("url is too long")
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"url is not valid: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInput("url must start with https:// (or http:// for insecure hosts)")
+    if not parts.hostname:
+        raise InvalidInput("url must name a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise InvalidInput("url must not contain credentials; use --username and a secret")
+    if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
+        raise InvalidInput("url must not have a query or a fragment")
+    host = parts.hostname.lower()
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return host, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def is_insecure_allowed(url: str, insecure_hosts: Iterable[str]) -> bool:
+    """Docker's `insecure-registries` semantics: host, host:port, or a CIDR holding the IP."""
+    host, port = host_port(url)
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in insecure_hosts:
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if "/" in entry:
+            try:
+                if address is not None and address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+            continue
+        if entry.startswith("["):  # [v6]:port
+            name, _, rest = entry[1:].partition("]")
+            entry_port = rest.lstrip(":") or None
+        elif entry.count(":") == 1:
+            name, entry_port = entry.split(":")
+        else:
+            name, entry_port = entry, None
+        if name == host and (entry_port is None or entry_port == str(port)):
+            return True
+    return False
+
+
+def check_url(value: str, insecure_hosts: Iterable[str]) -> str:
+    url = normalize_url(value)
+    if url.startswith("http://") and not is_insecure_allowed(url, insecure_hosts):
+        raise InsecureNotAllowed(
+            f"plain http is not allowed for {host_port(url)[0]}; "
+            "use https or list the host in REGLINK_INSECURE_HOSTS"
+        )
+    return url
+
+
+def check_auth(auth: str, username: str | None, has_secret: bool, *, require_secret: bool) -> None:
+    """One authentication type, with exactly the fields it needs."""
+    if auth == "anonymous":
+        if username or has_secret:
+            raise InvalidInput("anonymous auth takes no username, password or token")
+    elif auth == "basic":
+        if not username:
+            raise InvalidInput("basic auth needs a username")
+        if require_secret and not has_secret:
+            raise InvalidInput("basic auth needs a password")
+    elif auth == "oauth2":
+        if require_secret and not has_secret:
+            raise InvalidInput("oauth2 auth needs a long-lived token")
+    else:
+        raise InvalidInput("auth must be one of anonymous, basic, oauth2")
+
+
+def validate_link(command: LinkRegistry, insecure_hosts: Iterable[str]) -> LinkRegistry:
+    """A normalized copy of the command, or `CommandRejected` saying what is wrong."""
+    check_name(command.project, "project")
+    check_name(command.name)
+    check_description(command.description)
+    for repository in command.repositories:
+        check_repository(repository)
+    check_auth(
+        command.auth, command.username, command.sealed_secret is not None, require_secret=True
+    )
+    url = check_url(command.url, insecure_hosts)
+    return command.model_copy(
+        update={"url": url, "repositories": tuple(dict.fromkeys(command.repositories))}
+    )
+
+
+def validate_unlink(command: UnlinkRegistry, insecure_hosts: Iterable[str]) -> UnlinkRegistry:
+    check_name(command.project, "project")
+    check_name(command.name)
+    return command
+
+
+def validate_command(command: Command, insecure_hosts: Iterable[str]) -> Command:
+    if isinstance(command, LinkRegistry):
+        return validate_link(command, insecure_hosts)
+    if isinstance(command, UnlinkRegistry):
+        return validate_unlink(command, insecure_hosts)
+    raise UnknownCommand(f"{command.TYPE} is not handled yet")

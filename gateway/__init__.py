@@ -1,0 +1,1 @@
+"""Entry points: the HTTP API, the `reglink` CLI, settings and the composition root."""

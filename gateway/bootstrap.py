@@ -1,0 +1,69 @@
+"""The composition root: the one place that builds engine, broker, keys and handlers'
+dependencies from settings. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+from sqlalchemy import Engine
+
+from events.broker import make_broker
+from gateway.keys import Keys, load_keys
+from gateway.settings import Settings
+from store.engine import make_engine, migrate
+from store.secrets import SecretBox
+from store.uow import UnitOfWorkFactory, uow_factory
+from workers.deps import WorkerDeps
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: Engine
+    uow: UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    store: Store
+    broker: dramatiq.Broker
+    keys: Keys
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        return self.store.uow
+
+    def worker_deps(self) -> WorkerDeps:
+        return WorkerDeps(
+            uow=self.store.uow,
+            broker=self.broker,
+            box=SecretBox(self.keys.store),
+            unsealing_keys=self.keys.unsealing,
+            insecure_hosts=self.settings.insecure_hosts,
+            allowed_networks=self.settings.allowed_networks,
+        )
+
+
+def bootstrap_store(settings: Settings, *, migrate_schema: bool = True) -> Store:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    if migrate_schema:
+        migrate(engine)
+    return Store(engine=engine, uow=uow_factory(engine))
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    create_keys: bool = False,
+    broker: dramatiq.Broker | None = None,
+) -> Container:
+    keys = load_keys(settings, create=create_keys)
+    return Container(
+        settings=settings,
+        store=bootstrap_store(settings),
+        broker=broker if broker is not None else make_broker(settings.redis_url),
+        keys=keys,
+    )

@@ -1,0 +1,233 @@
+"""The `reglink` command line. Commands about registries go through the HTTP API
+(`REGLINK_API_URL`, `REGLINK_TOKEN`); `admin` commands work on the store directly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from events.errors import CommandRejected
+from gateway.client import ApiClient
+from gateway.settings import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Link registries to CI/CD projects."
+)
+admin = typer.Typer(
+    no_args_is_help=True, help="Projects and members (works on the store directly)."
+)
+app.add_typer(admin, name="admin")
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Block until the command has an outcome.")]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _client() -> ApiClient:
+    settings = _settings()
+    token = settings.token.get_secret_value() if settings.token else None
+    return ApiClient(settings.api_url, token)
+
+
+def _emit(document: dict[str, Any], as_json: bool, human: str) -> None:
+    typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
+
+
+def _fail(exc: CommandRejected) -> None:
+    typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def up(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """API and workers in one process, on embedded defaults."""
+    from gateway.runners import run_up
+
+    run_up(_settings(), host, port)
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """The HTTP API alone (needs REGLINK_REDIS_URL)."""
+    from gateway.runners import run_api
+
+    run_api(_settings(), host, port)
+
+
+@app.command()
+def worker(processes: int = 1, threads: int = 4) -> None:
+    """Workers and the outbox relay (needs REGLINK_REDIS_URL)."""
+    from gateway.runners import run_worker
+
+    run_worker(_settings(), processes, threads)
+
+
+@admin.command("create-project")
+def create_project(
+    project: str,
+    owner: Annotated[str, typer.Option(help="The first owner.")],
+    as_json: Json = False,
+) -> None:
+    """Create a project with its first owner; prints the owner's API token when the user is new."""
+    from gateway.admin import create_project as create
+
+    try:
+        document = create(_settings(), project, owner)
+    except CommandRejected as exc:
+        _fail(exc)
+    token = document.get("token")
+    human = f"project {project} created, owner {owner}" + (f"\ntoken: {token}" if token else "")
+    _emit(document, as_json, human)
+
+
+@admin.command("add-member")
+def add_member(
+    project: str,
+    user: str,
+    role: Annotated[str, typer.Option(help="owner or member")] = "member",
+    as_json: Json = False,
+) -> None:
+    """Add a user to a project (or change their role); prints a new user's API token."""
+    from gateway.admin import add_member as add
+
+    try:
+        document = add(_settings(), project, user, role)
+    except CommandRejected as exc:
+        _fail(exc)
+    token = document.get("token")
+    human = f"{user} is {role} of {project}" + (f"\ntoken: {token}" if token else "")
+    _emit(document, as_json, human)
+
+
+def _read_secret(from_stdin: bool) -> str | None:
+    if not from_stdin:
+        return None
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        _fail(CommandRejected("expected the secret on standard input"))
+    return value
+
+
+@app.command()
+def link(
+    project: str,
+    name: str,
+    url: str,
+    description: str = "",
+    auth: Annotated[str, typer.Option(help="anonymous, basic or oauth2")] = "anonymous",
+    username: str | None = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    token_stdin: Annotated[bool, typer.Option("--token-stdin")] = False,
+    repository: Annotated[
+        list[str] | None, typer.Option(help="A repository to browse (repeatable).")
+    ] = None,
+    wait: Wait = False,
+    as_json: Json = False,
+) -> None:
+    """Link a registry to a project."""
+    body: dict[str, Any] = {
+        "name": name,
+        "url": url,
+        "description": description,
+        "auth": auth,
+        "username": username,
+        "repositories": repository or [],
+    }
+    if password_stdin:
+        body["password"] = _read_secret(True)
+    if token_stdin:
+        body["token"] = _read_secret(True)
+    _submit("POST", f"/v1/projects/{project}/registries", body, wait=wait, as_json=as_json)
+
+
+@app.command()
+def unlink(
+    project: str,
+    name: str,
+    force: Annotated[bool, typer.Option(help="Unlink even while build jobs use it.")] = False,
+    wait: Wait = False,
+    as_json: Json = False,
+) -> None:
+    """Unlink a registry: build jobs drop it, its secret is destroyed."""
+    _submit(
+        "DELETE",
+        f"/v1/projects/{project}/registries/{name}",
+        None,
+        wait=wait,
+        as_json=as_json,
+        params={"force": str(force).lower()},
+    )
+
+
+def _submit(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    *,
+    wait: bool,
+    as_json: bool,
+    params: dict[str, str] | None = None,
+) -> None:
+    client = _client()
+    try:
+        accepted = client.request(method, path, json=body, params=params)
+        if not wait:
+            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            return
+        outcome = client.wait_for_command(accepted["command_id"])
+    except CommandRejected as exc:
+        _fail(exc)
+    if outcome["status"] == "failed":
+        if as_json:
+            typer.echo(json.dumps(outcome, indent=2, sort_keys=True))
+        error = outcome["error"]
+        typer.echo(f"error: {error['code']}: {error['message']}", err=True)
+        raise typer.Exit(1)
+    _emit(outcome, as_json, f"{outcome['status']}: command {outcome['id']}")
+
+
+@app.command()
+def registries(
+    project: str,
+    all: Annotated[
+        bool, typer.Option("--all", help="Include pending and failed registries.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """List a project's linked registries."""
+    try:
+        document = _client().request(
+            "GET", f"/v1/projects/{project}/registries", params={"all": str(all).lower()}
+        )
+    except CommandRejected as exc:
+        _fail(exc)
+    lines = [f"{'NAME':20} {'STATUS':14} {'VERSION':7} URL"]
+    for row in document["registries"]:
+        reason = f"  ({row['reason']})" if row.get("reason") else ""
+        lines.append(
+            f"{row['name']:20} {row['status']:14} {row['version']:<7} {row['url']}{reason}"
+        )
+    _emit(document, as_json, "\n".join(lines))
+
+
+@app.command()
+def show(project: str, name: str, as_json: Json = False) -> None:
+    """Show one registry."""
+    try:
+        document = _client().request("GET", f"/v1/projects/{project}/registries/{name}")
+    except CommandRejected as exc:
+        _fail(exc)
+    human = "\n".join(
+        f"{key}: {value}" for key, value in document.items() if value not in (None, [], "")
+    )
+    _emit(document, as_json, human)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,112 @@
+"""The processes: `up` (everything in one), `api`, `worker`. Each builds its own
+container from settings, so a process started anywhere needs only the environment."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+import structlog
+import uvicorn
+
+from gateway.api import create_app
+from gateway.bootstrap import Container, bootstrap
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+from workers.actors import consumed_queues, declare_actors
+from workers.relay import run_relay
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_THREADS = 4  # worker threads per process: the work is network-bound
+
+
+class NeedsRedis(Exception):
+    """A process that shares work with others needs a shared broker."""
+
+
+@contextmanager
+def running_workers(container: Container, threads: int) -> Iterator[dramatiq.Worker]:
+    """Actors consuming the broker plus the outbox relay, until the block ends."""
+    actors = declare_actors(container.broker, container.worker_deps())
+    worker = dramatiq.Worker(
+        container.broker, queues=consumed_queues(actors), worker_threads=threads, worker_timeout=100
+    )
+    stop = threading.Event()
+    relay = threading.Thread(
+        target=run_relay,
+        args=(container.uow, container.broker, stop),
+        name="outbox-relay",
+        daemon=True,
+    )
+    worker.start()
+    relay.start()
+    log.info("workers.started", threads=threads, queues=sorted(consumed_queues(actors)))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        relay.join(timeout=5)
+        worker.stop(timeout=10_000)
+        log.info("workers.stopped")
+
+
+def run_up(settings: Settings, host: str, port: int) -> None:
+    configure_logging(settings.log_format, settings.log_level)
+    container = bootstrap(settings, create_keys=True)
+    with running_workers(container, DEFAULT_THREADS):
+        log.info(
+            "reglink.up", api=f"http://{host}:{port}", data_dir=str(settings.data_dir.resolve())
+        )
+        uvicorn.run(create_app(container), host=host, port=port, log_config=None)
+
+
+def run_api(settings: Settings, host: str, port: int) -> None:
+    _require_redis(settings, "api")
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(create_app(bootstrap(settings)), host=host, port=port, log_config=None)
+
+
+def run_worker(settings: Settings, processes: int, threads: int) -> None:
+    _require_redis(settings, "worker")
+    if processes <= 1:
+        _worker_process(settings, threads)
+        return
+    children = [
+        multiprocessing.get_context("spawn").Process(
+            target=_worker_process, args=(settings, threads), name=f"reglink-worker-{i}"
+        )
+        for i in range(processes)
+    ]
+    for child in children:
+        child.start()
+    _wait_for_signal()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join()
+
+
+def _worker_process(settings: Settings, threads: int) -> None:
+    configure_logging(settings.log_format, settings.log_level)
+    with running_workers(bootstrap(settings), threads):
+        _wait_for_signal()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _require_redis(settings: Settings, what: str) -> None:
+    if not settings.redis_url:
+        raise NeedsRedis(
+            f"`reglink {what}` shares work through Redis: set REGLINK_REDIS_URL "
+            "(or run everything in one process with `reglink up`)"
+        )

@@ -1,0 +1,60 @@
+"""All settings, from the environment (prefix `REGLINK_`). The README table is checked
+against this class by a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGLINK_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".reglink"), description="The SQLite file and the keys `reglink up` generates."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default SQLite in the data folder. PostgreSQL: postgresql://…",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for the broker; unset: an in-process broker (`reglink up` only)."
+    )
+    api_url: str = Field("http://127.0.0.1:8080", description="Where the CLI finds the API.")
+    token: SecretStr | None = Field(None, description="The CLI's API token.")
+    allowed_networks: CommaList = Field(
+        (), description="Comma-separated CIDRs exempt from the outbound guard."
+    )
+    insecure_hosts: CommaList = Field(
+        (), description="Comma-separated host[:port] or CIDR that may be used over plain http."
+    )
+    sealing_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated workers' private keys, newest first (default: data folder).",
+    )
+    sealing_public_key: str | None = Field(
+        None, description="The public key the API seals with, when it holds no private key."
+    )
+    store_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated Fernet keys for secrets at rest, newest first (default: data dir).",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`auto`: console on a terminal, JSON otherwise."
+    )
+    log_level: str = Field("INFO", description="Lowest level logged.")
+
+    @field_validator("allowed_networks", "insecure_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'reglink.db').resolve()}"

@@ -1,0 +1,99 @@
+"""Turning an HTTP request into a published command: check what needs no network now
+(so callers get 422/403/404/409 at once), record the command, publish it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import redis
+import structlog
+from dramatiq.errors import BrokerError
+
+from events.broker import publish_command
+from events.envelope import Envelope
+from events.errors import CommandRejected, InvalidInput
+from events.messages import Command, LinkRegistry, UnlinkRegistry
+from events.validation import validate_command
+from gateway.bootstrap import Container
+from store import commands as records
+from store.identity import authorize
+from store.registries import check_name_free, get_active
+from store.tables import CommandRecord
+
+log = structlog.get_logger(__name__)
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+class Unavailable(CommandRejected):
+    """The broker could not take the command; nothing was applied, try again."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class Accepted:
+    command_id: str
+    status: str
+
+
+def submit(
+    container: Container,
+    command: Command,
+    *,
+    actor: str,
+    command_id: str | None = None,
+    correlation_id: str | None = None,
+) -> Accepted:
+    if command_id is not None and not _IDEMPOTENCY_KEY.match(command_id):
+        raise InvalidInput("Idempotency-Key must be 8-100 characters of A-Z a-z 0-9 . _ : -")
+    command = validate_command(command, container.settings.insecure_hosts)
+    command_id = command_id or str(uuid.uuid4())
+    with container.uow() as uow:
+        existing = uow.session.get(CommandRecord, command_id)
+        if existing is not None and existing.actor != actor:
+            raise InvalidInput("Idempotency-Key is already used by another caller")
+        if existing is not None and existing.status != "queued":
+            return Accepted(command_id, existing.status)
+        project = authorize(uow.session, command.project, actor, owner=True)
+        if existing is None:
+            if isinstance(command, LinkRegistry):
+                check_name_free(uow.session, project, command.name)
+            elif isinstance(command, UnlinkRegistry):
+                get_active(uow.session, project, command.name)
+        records.record_queued(
+            uow.session,
+            id=command_id,
+            type=command.TYPE,
+            project=command.project,
+            actor=actor,
+            correlation_id=correlation_id or command_id,
+        )
+        uow.commit()
+    envelope = Envelope.wrap(
+        command,
+        command_id=command_id,
+        correlation_id=correlation_id,
+        actor=actor,
+        source="/gateway",
+        subject=f"/projects/{command.project}/registries/{command.name}",
+    )
+    try:
+        publish_command(container.broker, envelope)
+    except (redis.RedisError, BrokerError) as exc:
+        log.error("command.publish_failed", command_id=command_id, error=type(exc).__name__)
+        with container.uow() as uow:
+            record = records.lock(uow.session, command_id)
+            if record is not None and record.status == "queued":
+                uow.session.delete(record)  # so the same Idempotency-Key can be retried
+                uow.commit()
+        raise Unavailable("the broker is unavailable; nothing was applied, try again") from None
+    log.info(
+        "command.accepted",
+        command_id=command_id,
+        correlation_id=envelope.correlationid,
+        type=command.TYPE,
+    )
+    return Accepted(command_id, "queued")

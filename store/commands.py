@@ -1,0 +1,46 @@
+"""Command records: the outcome a publisher waits for, and the idempotency key."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from store.tables import CommandRecord, utcnow
+
+
+def record_queued(
+    session: Session, *, id: str, type: str, project: str, actor: str | None, correlation_id: str
+) -> None:
+    """Insert the record unless it exists: a redelivered command keeps its first record."""
+    values = {
+        "id": id,
+        "type": type,
+        "project": project,
+        "actor": actor,
+        "correlation_id": correlation_id,
+        "status": "queued",
+        "created_at": utcnow(),
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(CommandRecord).values(**values).on_conflict_do_nothing()
+    session.execute(statement)
+
+
+def lock(session: Session, command_id: str) -> CommandRecord | None:
+    """The record, locked until the transaction ends (SQLite locks the whole file anyway)."""
+    return session.get(CommandRecord, command_id, with_for_update=True, populate_existing=True)
+
+
+def finish(
+    record: CommandRecord,
+    *,
+    registry_id: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    record.status = "failed" if error_code else "succeeded"
+    record.error_code = error_code
+    record.error_message = error_message
+    if registry_id:
+        record.registry_id = registry_id
+    record.finished_at = utcnow()

@@ -1,0 +1,85 @@
+"""Users, API tokens, projects and roles."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from sqlmodel import Session, select
+
+from events.errors import Forbidden, NotFound
+from events.validation import check_name
+from store.tables import ApiToken, Member, Project, User
+
+ROLES = ("owner", "member")
+TOKEN_PREFIX = "rlk_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def ensure_user(session: Session, name: str) -> tuple[User, str | None]:
+    """The user, and a new API token when the user did not exist before (shown once)."""
+    check_name(name, "user name")
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is not None:
+        return user, None
+    user = User(id=new_id(), name=name)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(user)
+    session.flush()  # no ORM relationships, so parents are flushed before children
+    session.add(ApiToken(id=new_id(), user_id=user.id, token_hash=hash_token(token)))
+    return user, token
+
+
+def authenticate(session: Session, token: str) -> User | None:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    return session.get(User, row.user_id) if row else None
+
+
+def find_project(session: Session, name: str) -> Project:
+    project = session.exec(select(Project).where(Project.name == name)).first()
+    if project is None:
+        raise NotFound(f"project {name!r} not found")
+    return project
+
+
+def role_of(session: Session, project: Project, user_name: str | None) -> str | None:
+    if user_name is None:
+        return None
+    user = session.exec(select(User).where(User.name == user_name)).first()
+    if user is None:
+        return None
+    member = session.get(Member, (project.id, user.id))
+    return member.role if member else None
+
+
+def authorize(
+    session: Session, project_name: str, user_name: str | None, *, owner: bool
+) -> Project:
+    """The project, if the user may act on it. Outsiders get 404, not 403: projects are
+    isolated, so their existence is not revealed."""
+    project = find_project(session, project_name)
+    role = role_of(session, project, user_name)
+    if role is None:
+        raise NotFound(f"project {project_name!r} not found")
+    if owner and role != "owner":
+        raise Forbidden(f"only owners of {project_name!r} may do this")
+    return project
+
+
+def set_member(session: Session, project: Project, user: User, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    member = session.get(Member, (project.id, user.id))
+    if member is None:
+        session.add(Member(project_id=project.id, user_id=user.id, role=role))
+    else:
+        member.role = role
+        session.add(member)

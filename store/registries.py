@@ -1,0 +1,82 @@
+"""Registry look-ups and the documents the API and CLI show (never a secret)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from events.errors import Conflict, NotFound
+from store.tables import CommandRecord, Project, Registry
+
+VISIBLE_STATUSES = ("verified", "update_failed", "degraded", "expiring")
+
+
+def find_active(session: Session, project: Project, name: str) -> Registry | None:
+    statement = select(Registry).where(
+        Registry.project_id == project.id, Registry.active_name == name.lower()
+    )
+    return session.exec(statement).first()
+
+
+def get_active(session: Session, project: Project, name: str) -> Registry:
+    registry = find_active(session, project, name)
+    if registry is None:
+        raise NotFound(f"registry {name!r} not found in project {project.name!r}")
+    return registry
+
+
+def check_name_free(session: Session, project: Project, name: str) -> None:
+    if find_active(session, project, name) is not None:
+        raise Conflict(f"a registry named {name!r} already exists in project {project.name!r}")
+
+
+def list_registries(session: Session, project: Project, *, include_all: bool) -> list[Registry]:
+    """Linked registries: verified ones (still usable when degraded, expiring or after a
+    failed update); with `include_all`, pending and failed ones too."""
+    statement = select(Registry).where(
+        Registry.project_id == project.id, col(Registry.active_name).is_not(None)
+    )
+    if not include_all:
+        statement = statement.where(col(Registry.status).in_(VISIBLE_STATUSES))
+    return list(session.exec(statement.order_by(col(Registry.active_name))))
+
+
+def registry_document(registry: Registry) -> dict[str, Any]:
+    return {
+        "name": registry.name,
+        "url": registry.url,
+        "description": registry.description,
+        "auth": registry.auth,
+        "username": registry.username,
+        "status": registry.status,
+        "reason": registry.reason,
+        "message": registry.message,
+        "version": registry.version,
+        "catalog": registry.catalog,
+        "repositories": list(registry.repositories),
+        "expires_at": _iso(registry.expires_at),
+        "created_at": _iso(registry.created_at),
+        "updated_at": _iso(registry.updated_at),
+        "verified_at": _iso(registry.verified_at),
+    }
+
+
+def command_document(record: CommandRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "type": record.type,
+        "project": record.project,
+        "status": record.status,
+        "error": (
+            {"code": record.error_code, "message": record.error_message}
+            if record.status == "failed"
+            else None
+        ),
+        "created_at": _iso(record.created_at),
+        "finished_at": _iso(record.finished_at),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

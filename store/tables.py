@@ -1,0 +1,157 @@
+"""SQLModel tables. Secrets appear only as ciphertext (`Credential`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: str = Field(primary_key=True)
+    name: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """Only the SHA-256 of a token is kept: tokens are 256 random bits, no slow hash needed."""
+
+    __tablename__ = "api_tokens"
+    id: str = Field(primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+    id: str = Field(primary_key=True)
+    name: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "members"
+    project_id: str = Field(foreign_key="projects.id", primary_key=True)
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+    role: str  # owner | member
+
+
+class Registry(SQLModel, table=True):
+    """`active_name` is the lower-cased name while linked and NULL once unlinked, so the
+    unique constraint keeps live names unique per project, case-insensitively."""
+
+    __tablename__ = "registries"
+    __table_args__ = (
+        UniqueConstraint("project_id", "active_name", name="uq_registry_active_name"),
+    )
+    id: str = Field(primary_key=True)
+    project_id: str = Field(foreign_key="projects.id", index=True)
+    name: str
+    active_name: str | None = None
+    url: str
+    description: str = ""
+    auth: str
+    username: str | None = None
+    status: str = "pending"
+    reason: str | None = None
+    message: str | None = None
+    version: int = 1
+    catalog: str | None = None  # supported | unsupported, once verified
+    repositories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    verified_at: datetime | None = None
+    unlinked_at: datetime | None = None
+
+
+class Credential(SQLModel, table=True):
+    """Envelope encryption: `ciphertext` under a per-credential data key, the data key
+    wrapped by the store's rotating key set. Deleting the row destroys the data key."""
+
+    __tablename__ = "credentials"
+    id: str = Field(primary_key=True)
+    registry_id: str = Field(foreign_key="registries.id", unique=True, index=True)
+    host: str  # the host the secret was entered for; never sent anywhere else
+    wrapped_key: str = Field(sa_column=Column(Text, nullable=False))
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BuildJob(SQLModel, table=True):
+    __tablename__ = "build_jobs"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_build_job_name"),)
+    id: str = Field(primary_key=True)
+    project_id: str = Field(foreign_key="projects.id", index=True)
+    name: str
+    webhook_url: str
+    wrapped_key: str = Field(sa_column=Column(Text, nullable=False))
+    secret_ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JobRegistry(SQLModel, table=True):
+    """A build job's use of a registry, and the newest version it has acknowledged."""
+
+    __tablename__ = "job_registries"
+    job_id: str = Field(foreign_key="build_jobs.id", primary_key=True)
+    registry_id: str = Field(foreign_key="registries.id", primary_key=True)
+    delivered_version: int = 0
+
+
+class CommandRecord(SQLModel, table=True):
+    __tablename__ = "commands"
+    id: str = Field(primary_key=True)
+    type: str
+    project: str
+    actor: str | None = None
+    correlation_id: str
+    status: str = "queued"  # queued | succeeded | failed
+    error_code: str | None = None
+    error_message: str | None = None
+    registry_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to publish, committed with the state change that caused it."""
+
+    __tablename__ = "outbox"
+    id: str = Field(primary_key=True)  # the envelope id, reused as the dramatiq message id
+    type: str
+    envelope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    published_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+
+
+class ProcessedMessage(SQLModel, table=True):
+    """Inbox: a consumer records each message id it applied, in the same transaction."""
+
+    __tablename__ = "processed_messages"
+    consumer: str = Field(primary_key=True)
+    message_id: str = Field(primary_key=True)
+    processed_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only history of every state change: who, what, when; never a secret."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str | None = None
+    project_id: str | None = Field(default=None, index=True)
+    action: str
+    target: str | None = None
+    command_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

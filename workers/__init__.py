@@ -1,0 +1,1 @@
+"""Actors and the handlers they call; the slow network work lives here."""

@@ -1,0 +1,80 @@
+"""The outbox relay: publishes committed outbox rows, then marks them published.
+
+A crash between publish and mark publishes the row again on the next pass; the
+message keeps the same ids, and consumers record what they applied
+(`store.tables.ProcessedMessage`), so the effect happens once.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import dramatiq
+import redis
+import structlog
+from sqlalchemy.exc import OperationalError
+
+from events.broker import publish
+from events.envelope import Envelope
+from store.outbox import mark_published, unpublished
+from store.uow import UnitOfWorkFactory
+from workers.routes import EVENT_ROUTES, Route
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_BATCH = 200  # rows per transaction
+DEFAULT_INTERVAL = 0.2  # seconds between polls when the outbox is empty
+
+
+def message_id_for(envelope_id: str, actor_name: str) -> str:
+    """One stable dramatiq message id per (event, subscriber)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reglink:{envelope_id}:{actor_name}"))
+
+
+def relay_once(
+    uow: UnitOfWorkFactory,
+    broker: dramatiq.Broker,
+    routes: dict[str, tuple[Route, ...]] = EVENT_ROUTES,
+    batch: int = DEFAULT_BATCH,
+) -> int:
+    """Publish one batch; returns how many rows it settled."""
+    with uow() as unit:
+        rows = unpublished(unit.session, batch)
+        for row in rows:
+            envelope = Envelope.model_validate(row.envelope)
+            for actor_name, queue_name in routes.get(row.type, ()):
+                publish(
+                    broker,
+                    envelope,
+                    actor_name=actor_name,
+                    queue_name=queue_name,
+                    message_id=message_id_for(envelope.id, actor_name),
+                )
+            mark_published(unit.session, row)
+            log.info(
+                "outbox.published",
+                type=row.type,
+                event_id=envelope.id,
+                command_id=envelope.commandid,
+                correlation_id=envelope.correlationid,
+            )
+        unit.commit()
+        return len(rows)
+
+
+def run_relay(
+    uow: UnitOfWorkFactory,
+    broker: dramatiq.Broker,
+    stop: threading.Event,
+    interval: float = DEFAULT_INTERVAL,
+) -> None:
+    """Poll until `stop` is set; a failing pass (broker or database away) is retried."""
+    while not stop.is_set():
+        try:
+            settled = relay_once(uow, broker)
+        except (OperationalError, redis.RedisError, dramatiq.errors.BrokerError) as exc:
+            log.warning("outbox.relay_failed", error=type(exc).__name__)
+            settled = 0
+        if settled < DEFAULT_BATCH:
+            stop.wait(interval)
