@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     store_keys: SecretStr | None = Field(
         None,
-        description="Comma-separated Fernet keys for secrets at rest, newest first (default: data dir).",
+        description="Comma-separated Fernet keys for secrets at rest, newest first.",
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."
