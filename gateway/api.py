@@ -88,7 +88,6 @@ def create_app(container: Container) -> FastAPI:
             status_code=422, content={"error": {"code": InvalidInput.code, "message": problems}}
         )
 
-
     def accepted(response: Response, result: Accepted) -> dict[str, Any]:
         response.status_code = 202
         response.headers["Location"] = f"/v1/commands/{result.command_id}"

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -40,8 +40,11 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return dict(_scrub(event_dict))
 
 
-def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
-    use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+def configure_logging(
+    log_format: str = "auto", level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    stream = stream or sys.stderr
+    use_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
@@ -66,7 +69,7 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

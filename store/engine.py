@@ -51,5 +51,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", _MIGRATIONS)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # processes starting together (api, workers) migrate one at a time
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727100)")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -32,7 +32,8 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
+        # close() rolls back what was not committed and detaches objects without
+        # expiring them, so what was read stays readable after the block.
         self.session.close()
 
     def commit(self) -> None:

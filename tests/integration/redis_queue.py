@@ -1,0 +1,17 @@
+"""Read what dramatiq's RedisBroker holds, straight from Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+NAMESPACE = "dramatiq"
+
+
+def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
+    """Messages waiting on a queue (in enqueue order), decoded."""
+    ids = client.lrange(f"{NAMESPACE}:{queue}", 0, -1)
+    bodies = client.hmget(f"{NAMESPACE}:{queue}.msgs", ids) if ids else []
+    return [json.loads(body) for body in bodies if body is not None]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Make sure this machine has what the tests need: Debian's docker-registry and skopeo,
+# and Redis and PostgreSQL answering on 127.0.0.1. Idempotent; starts only what is down.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v skopeo >/dev/null || missing+=(skopeo)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  $SUDO mkdir -p /var/lib/redis /var/log/redis
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -1)" main start
+fi
+for _ in $(seq 1 50); do
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && exit 0
+  sleep 0.2
+done
+echo "Redis or PostgreSQL did not come up on 127.0.0.1" >&2
+exit 1
