@@ -10,6 +10,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
 
 from events.envelope import Envelope
 
@@ -23,6 +24,7 @@ QUEUES = ("commands", "verify", "crawl", "fanout", "deliveries")
 def make_broker(redis_url: str | None) -> dramatiq.Broker:
     """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`)."""
     broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+    broker.add_middleware(CurrentMessage())  # handlers read their retry count
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker

@@ -21,6 +21,7 @@ class Message(BaseModel):
 
 
 class Command(Message):
+    OWNER_ONLY: ClassVar[bool] = True  # members may view; only owners change things
     project: str
     name: str
 
@@ -56,6 +57,13 @@ class UnlinkRegistry(Command):
     force: bool = False
 
 
+class CrawlRegistry(Command):
+    """Refresh the browsable catalog now, without waiting for the next scheduled crawl."""
+
+    TYPE = "reglink.command.crawl"
+    OWNER_ONLY = False
+
+
 class RegistryEvent(Message):
     project: str
     registry_id: str
@@ -76,10 +84,51 @@ class RegistryUnlinked(RegistryEvent):
     TYPE = "reglink.registry.unlinked"
 
 
+class RegistryVerified(RegistryEvent):
+    """URL and credentials work; `catalog` says whether the registry lists its catalog."""
+
+    TYPE = "reglink.registry.verified"
+    catalog: Literal["supported", "unsupported"]
+
+
+class RegistryVerificationFailed(RegistryEvent):
+    TYPE = "reglink.registry.verification_failed"
+    reason: str
+    message: str
+
+
+class CrawlRequested(RegistryEvent):
+    TYPE = "reglink.registry.crawl_requested"
+
+
+class CatalogCrawled(RegistryEvent):
+    """A new catalog snapshot is in place. Tag lists are `repository:tag`, capped at
+    `DEFAULT_MAX_CHANGES` each; the counts are always complete."""
+
+    TYPE = "reglink.registry.catalog_crawled"
+    repositories: int
+    tags: int
+    added_count: int
+    removed_count: int
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+DEFAULT_MAX_CHANGES = 1000  # tags listed by name in one CatalogCrawled event
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
-    cls.TYPE: cls for cls in (LinkRegistry, UpdateRegistry, UnlinkRegistry)
+    cls.TYPE: cls for cls in (LinkRegistry, UpdateRegistry, UnlinkRegistry, CrawlRegistry)
 }
 EVENT_TYPES: dict[str, type[RegistryEvent]] = {
-    cls.TYPE: cls for cls in (RegistryLinkRequested, RegistryUnlinked)
+    cls.TYPE: cls
+    for cls in (
+        RegistryLinkRequested,
+        RegistryUnlinked,
+        RegistryVerified,
+        RegistryVerificationFailed,
+        CrawlRequested,
+        CatalogCrawled,
+    )
 }
 MESSAGE_TYPES: dict[str, type[Message]] = {**COMMAND_TYPES, **EVENT_TYPES}

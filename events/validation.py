@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
-from events.messages import Command, LinkRegistry, UnlinkRegistry
+from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
@@ -148,7 +148,8 @@ def validate_link(command: LinkRegistry, insecure_hosts: Iterable[str]) -> LinkR
     )
 
 
-def validate_unlink(command: UnlinkRegistry, insecure_hosts: Iterable[str]) -> UnlinkRegistry:
+def validate_target(command: Command) -> Command:
+    """Commands that only name a registry."""
     check_name(command.project, "project")
     check_name(command.name)
     return command
@@ -157,6 +158,6 @@ def validate_unlink(command: UnlinkRegistry, insecure_hosts: Iterable[str]) -> U
 def validate_command(command: Command, insecure_hosts: Iterable[str]) -> Command:
     if isinstance(command, LinkRegistry):
         return validate_link(command, insecure_hosts)
-    if isinstance(command, UnlinkRegistry):
-        return validate_unlink(command, insecure_hosts)
+    if isinstance(command, UnlinkRegistry | CrawlRegistry):
+        return validate_target(command)
     raise UnknownCommand(f"{command.TYPE} is not handled yet")

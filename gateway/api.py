@@ -13,12 +13,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlmodel import Session, select
 
 from events.errors import CommandRejected, InvalidInput, NotFound, Unauthenticated
-from events.messages import LinkRegistry, UnlinkRegistry
+from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry
 from events.sealing import public_key_text, seal
 from gateway.bootstrap import Container
 from gateway.submit import Accepted, submit
 from store.identity import authenticate, authorize, role_of
-from store.registries import command_document, get_active, list_registries, registry_document
+from store.registries import (
+    command_document,
+    get_active,
+    list_registries,
+    list_repositories,
+    list_tags,
+    registry_document,
+    repository_document,
+    tag_document,
+)
 from store.tables import CommandRecord, Project, Registry
 
 _bearer = HTTPBearer(auto_error=False)
@@ -167,6 +176,40 @@ def create_app(container: Container) -> FastAPI:
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=False)
             return registry_document(get_active(uow.session, found, name))
+
+    @app.post("/v1/projects/{project}/registries/{name}/crawl", status_code=202)
+    def crawl(
+        project: str,
+        name: str,
+        user: User,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header()] = None,
+        x_correlation_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        result = submit(
+            container,
+            CrawlRegistry(project=project, name=name),
+            actor=user,
+            command_id=idempotency_key,
+            correlation_id=x_correlation_id,
+        )
+        return accepted(response, result)
+
+    @app.get("/v1/projects/{project}/registries/{name}/repositories")
+    def repositories(project: str, name: str, user: User) -> dict[str, Any]:
+        with container.uow() as uow:
+            found = authorize(uow.session, project, user, owner=False)
+            registry = get_active(uow.session, found, name)
+            rows = list_repositories(uow.session, registry)
+            return {"repositories": [repository_document(row) for row in rows]}
+
+    @app.get("/v1/projects/{project}/registries/{name}/repositories/{repository:path}/tags")
+    def tags(project: str, name: str, repository: str, user: User) -> dict[str, Any]:
+        with container.uow() as uow:
+            found = authorize(uow.session, project, user, owner=False)
+            registry = get_active(uow.session, found, name)
+            rows = list_tags(uow.session, registry, repository)
+            return {"tags": [tag_document(row) for row in rows]}
 
     @app.get("/v1/commands/{command_id}")
     def command(command_id: str, user: User) -> dict[str, Any]:

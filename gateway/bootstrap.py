@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dramatiq
+import httpx
 from sqlalchemy import Engine
 
 from events.broker import make_broker
@@ -15,6 +16,12 @@ from store.engine import make_engine, migrate
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory, uow_factory
 from workers.deps import WorkerDeps
+from workers.guard import Guard
+from workers.guarded_http import make_client
+
+DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection to a registry or webhook
+DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for any one read or write
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a catalog page of 1000 long names fits
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,20 @@ class Container:
         return self.store.uow
 
     def worker_deps(self) -> WorkerDeps:
+        """Handlers' dependencies, with one guarded HTTP client shared by all of them."""
+        settings = self.settings
+        guard = Guard(settings.allowed_networks, settings.insecure_hosts)
+        http = make_client(
+            guard,
+            timeout=httpx.Timeout(
+                min(DEFAULT_REQUEST_TIMEOUT, settings.request_deadline),
+                connect=min(DEFAULT_CONNECT_TIMEOUT, settings.request_deadline),
+            ),
+            max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+            deadline=settings.request_deadline,
+            follow_redirects=True,
+            headers={"User-Agent": "reglink/0.1"},
+        )
         return WorkerDeps(
             uow=self.store.uow,
             broker=self.broker,
@@ -42,6 +63,11 @@ class Container:
             unsealing_keys=self.keys.unsealing,
             insecure_hosts=self.settings.insecure_hosts,
             allowed_networks=self.settings.allowed_networks,
+            http=http,
+            verify_attempts=settings.verify_attempts,
+            retry_backoff_ms=settings.retry_backoff_ms,
+            crawl_concurrency=settings.crawl_concurrency,
+            catalog_page_size=settings.catalog_page_size,
         )
 
 

@@ -143,7 +143,16 @@ def link(
         body["password"] = _read_secret(True)
     if token_stdin:
         body["token"] = _read_secret(True)
-    _submit("POST", f"/v1/projects/{project}/registries", body, wait=wait, as_json=as_json)
+    client = _client()
+    try:
+        accepted = client.request("POST", f"/v1/projects/{project}/registries", json=body)
+        if not wait:
+            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            return
+        outcome = client.wait_for_verification(accepted["command_id"])
+    except CommandRejected as exc:
+        _fail(exc)
+    _finish(outcome, as_json)
 
 
 @app.command()
@@ -183,13 +192,27 @@ def _submit(
         outcome = client.wait_for_command(accepted["command_id"])
     except CommandRejected as exc:
         _fail(exc)
+    _finish(outcome, as_json)
+
+
+def _finish(outcome: dict[str, Any], as_json: bool) -> None:
+    """Print a command's outcome; a failed command, or a registry that failed
+    verification, exits non-zero with the reason."""
+    registry = outcome.get("registry") or {}
     if outcome["status"] == "failed":
-        if as_json:
-            typer.echo(json.dumps(outcome, indent=2, sort_keys=True))
-        error = outcome["error"]
-        typer.echo(f"error: {error['code']}: {error['message']}", err=True)
-        raise typer.Exit(1)
-    _emit(outcome, as_json, f"{outcome['status']}: command {outcome['id']}")
+        code, message = outcome["error"]["code"], outcome["error"]["message"]
+    elif registry.get("status") == "failed":
+        code, message = registry["reason"], registry["message"]
+    else:
+        human = f"{outcome['status']}: command {outcome['id']}"
+        if registry:
+            human = f"{registry['name']}: {registry['status']} (version {registry['version']})"
+        _emit(outcome, as_json, human)
+        return
+    if as_json:
+        typer.echo(json.dumps(outcome, indent=2, sort_keys=True))
+    typer.echo(f"error: {code}: {message}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -227,6 +250,67 @@ def show(project: str, name: str, as_json: Json = False) -> None:
         f"{key}: {value}" for key, value in document.items() if value not in (None, [], "")
     )
     _emit(document, as_json, human)
+
+
+@app.command()
+def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) -> None:
+    """Crawl a registry's catalog now; with --wait, until the new snapshot is in place."""
+    client = _client()
+    path = f"/v1/projects/{project}/registries/{name}"
+    try:
+        before = client.request("GET", path).get("crawl_finished_at")
+        accepted = client.request("POST", f"{path}/crawl")
+        if not wait:
+            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            return
+        outcome = client.wait_for_command(accepted["command_id"])
+        if outcome["status"] == "succeeded":
+            registry = client.poll(
+                path, lambda doc: doc.get("crawl_finished_at") != before, 3600, "the crawl"
+            )
+            outcome["registry"] = registry
+    except CommandRejected as exc:
+        _fail(exc)
+    registry = outcome.get("registry") or {}
+    if registry.get("crawl_error"):
+        outcome["status"] = "failed"
+        outcome["error"] = {"code": registry["crawl_error"], "message": "the crawl failed"}
+    if outcome["status"] == "failed":
+        _finish(outcome, as_json)
+        return
+    human = (
+        f"{name}: {registry.get('repository_count')} repositories, {registry.get('tag_count')} tags"
+    )
+    _emit(outcome, as_json, human)
+
+
+@app.command()
+def repos(project: str, name: str, as_json: Json = False) -> None:
+    """List a registry's repositories (from its last crawl)."""
+    try:
+        document = _client().request(
+            "GET", f"/v1/projects/{project}/registries/{name}/repositories"
+        )
+    except CommandRejected as exc:
+        _fail(exc)
+    human = "\n".join(f"{row['name']}  ({row['tags']} tags)" for row in document["repositories"])
+    _emit(document, as_json, human)
+
+
+@app.command()
+def tags(project: str, name: str, repo: str, as_json: Json = False) -> None:
+    """List a repository's tags with digest, media type and platforms."""
+    try:
+        document = _client().request(
+            "GET", f"/v1/projects/{project}/registries/{name}/repositories/{repo}/tags"
+        )
+    except CommandRejected as exc:
+        _fail(exc)
+    lines = [
+        f"{row['tag']:24} {row['digest'] or '-':73} {','.join(row['platforms'])}"
+        for row in document["tags"]
+    ]
+    _emit(document, as_json, "\n".join(lines))
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -42,14 +43,42 @@ class ApiClient:
             raise ApiError(f"the API answered {response.status_code}") from None
 
     def wait_for_command(self, command_id: str, timeout: float = DEFAULT_WAIT) -> dict[str, Any]:
-        """Poll until the command has an outcome; backs off from 50 ms to 1 s."""
+        """Poll until the command has an outcome."""
+        return self.poll(
+            f"/v1/commands/{command_id}",
+            lambda doc: doc["status"] != "queued",
+            timeout,
+            f"command {command_id}",
+        )
+
+    def wait_for_verification(
+        self, command_id: str, timeout: float = DEFAULT_WAIT
+    ) -> dict[str, Any]:
+        """Poll until the linked registry is verified or failed; the command document."""
+        return self.poll(
+            f"/v1/commands/{command_id}",
+            lambda doc: (
+                doc["status"] == "failed"
+                or (
+                    doc["status"] == "succeeded"
+                    and (doc.get("registry") or {}).get("status") != "pending"
+                )
+            ),
+            timeout,
+            "the registry's verification",
+        )
+
+    def poll(
+        self, path: str, done: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
+        """GET `path` until `done`; backs off from 50 ms to 1 s."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
-            document = self.request("GET", f"/v1/commands/{command_id}")
-            if document["status"] != "queued":
+            document = self.request("GET", path)
+            if done(document):
                 return document
             if time.monotonic() > deadline:
-                raise ApiError(f"command {command_id} has no outcome after {timeout:.0f}s")
+                raise ApiError(f"no outcome for {what} after {timeout:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -30,11 +30,15 @@ class NeedsRedis(Exception):
 
 
 @contextmanager
-def running_workers(container: Container, threads: int) -> Iterator[dramatiq.Worker]:
-    """Actors consuming the broker plus the outbox relay, until the block ends."""
+def running_workers(
+    container: Container, threads: int, queues: set[str] | None = None
+) -> Iterator[dramatiq.Worker]:
+    """Actors consuming the broker (all their queues, or only `queues`) plus the outbox
+    relay, until the block ends."""
     actors = declare_actors(container.broker, container.worker_deps())
+    consumed = consumed_queues(actors) if queues is None else consumed_queues(actors) & queues
     worker = dramatiq.Worker(
-        container.broker, queues=consumed_queues(actors), worker_threads=threads, worker_timeout=100
+        container.broker, queues=consumed, worker_threads=threads, worker_timeout=100
     )
     stop = threading.Event()
     relay = threading.Thread(
@@ -45,7 +49,7 @@ def running_workers(container: Container, threads: int) -> Iterator[dramatiq.Wor
     )
     worker.start()
     relay.start()
-    log.info("workers.started", threads=threads, queues=sorted(consumed_queues(actors)))
+    log.info("workers.started", threads=threads, queues=sorted(consumed))
     try:
         yield worker
     finally:

@@ -44,6 +44,19 @@ class Settings(BaseSettings):
         None,
         description="Comma-separated Fernet keys for secrets at rest, newest first.",
     )
+    verify_attempts: int = Field(
+        5, ge=1, le=20, description="Tries before a transiently failing verification fails."
+    )
+    retry_backoff_ms: int = Field(
+        1000, ge=1, description="First retry delay for registry requests; doubles each try."
+    )
+    crawl_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight per crawl.")
+    catalog_page_size: int = Field(
+        1000, ge=1, le=10_000, description="Repositories or tags asked for per page."
+    )
+    request_deadline: float = Field(
+        60.0, gt=0, description="Seconds one outbound request may take in all, body included."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."
     )

@@ -14,7 +14,7 @@ from dramatiq.errors import BrokerError
 from events.broker import publish_command
 from events.envelope import Envelope
 from events.errors import CommandRejected, InvalidInput
-from events.messages import Command, LinkRegistry, UnlinkRegistry
+from events.messages import Command, LinkRegistry
 from events.validation import validate_command
 from gateway.bootstrap import Container
 from store import commands as records
@@ -57,11 +57,11 @@ def submit(
             raise InvalidInput("Idempotency-Key is already used by another caller")
         if existing is not None and existing.status != "queued":
             return Accepted(command_id, existing.status)
-        project = authorize(uow.session, command.project, actor, owner=True)
+        project = authorize(uow.session, command.project, actor, owner=command.OWNER_ONLY)
         if existing is None:
             if isinstance(command, LinkRegistry):
                 check_name_free(uow.session, project, command.name)
-            elif isinstance(command, UnlinkRegistry):
+            else:
                 get_active(uow.session, project, command.name)
         records.record_queued(
             uow.session,

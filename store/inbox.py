@@ -19,3 +19,8 @@ def first_time(session: Session, consumer: str, message_id: str) -> bool:
         .returning(ProcessedMessage.message_id)  # type: ignore[arg-type]
     )
     return session.execute(statement).first() is not None
+
+
+def seen(session: Session, consumer: str, message_id: str) -> bool:
+    """Whether `consumer` already applied `message_id` (a read; `first_time` records)."""
+    return session.get(ProcessedMessage, (consumer, message_id)) is not None

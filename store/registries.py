@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from events.errors import Conflict, NotFound
-from store.tables import CommandRecord, Project, Registry
+from store.tables import CatalogRepository, CatalogTag, CommandRecord, Project, Registry
 
 VISIBLE_STATUSES = ("verified", "update_failed", "degraded", "expiring")
 
@@ -59,6 +59,11 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "created_at": _iso(registry.created_at),
         "updated_at": _iso(registry.updated_at),
         "verified_at": _iso(registry.verified_at),
+        "crawled_at": _iso(registry.crawled_at),
+        "repository_count": registry.repository_count,
+        "tag_count": registry.tag_count,
+        "crawl_error": registry.crawl_error,
+        "crawl_finished_at": _iso(registry.crawl_finished_at),
     }
 
 
@@ -80,3 +85,54 @@ def command_document(record: CommandRecord) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def list_repositories(session: Session, registry: Registry) -> list[CatalogRepository]:
+    if registry.catalog_generation is None:
+        return []
+    statement = (
+        select(CatalogRepository)
+        .where(
+            CatalogRepository.registry_id == registry.id,
+            CatalogRepository.generation == registry.catalog_generation,
+        )
+        .order_by(col(CatalogRepository.name))
+    )
+    return list(session.exec(statement))
+
+
+def list_tags(session: Session, registry: Registry, repository: str) -> list[CatalogTag]:
+    """Tags of one repository in the current snapshot; an unknown repository is 404."""
+    if registry.catalog_generation is not None:
+        found = session.exec(
+            select(CatalogRepository.id).where(
+                CatalogRepository.registry_id == registry.id,
+                CatalogRepository.generation == registry.catalog_generation,
+                CatalogRepository.name == repository,
+            )
+        ).first()
+        if found is not None:
+            statement = (
+                select(CatalogTag)
+                .where(
+                    CatalogTag.registry_id == registry.id,
+                    CatalogTag.generation == registry.catalog_generation,
+                    CatalogTag.repository == repository,
+                )
+                .order_by(col(CatalogTag.tag))
+            )
+            return list(session.exec(statement))
+    raise NotFound(f"repository {repository!r} not found in registry {registry.name!r}")
+
+
+def repository_document(row: CatalogRepository) -> dict[str, Any]:
+    return {"name": row.name, "tags": row.tag_count}
+
+
+def tag_document(row: CatalogTag) -> dict[str, Any]:
+    return {
+        "tag": row.tag,
+        "digest": row.digest,
+        "media_type": row.media_type,
+        "platforms": list(row.platforms),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -71,6 +71,37 @@ class Registry(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     verified_at: datetime | None = None
     unlinked_at: datetime | None = None
+    catalog_generation: str | None = None  # the crawl browsing shows
+    crawled_at: datetime | None = None
+    repository_count: int | None = None
+    tag_count: int | None = None
+    crawl_error: str | None = None  # reason of the last failed crawl, cleared by a good one
+    crawl_finished_at: datetime | None = None  # the last crawl's end, good or failed
+
+
+class CatalogRepository(SQLModel, table=True):
+    """One repository of one crawl (`generation`); browsing reads the registry's current one."""
+
+    __tablename__ = "catalog_repositories"
+    __table_args__ = (Index("ix_catalog_repositories_lookup", "registry_id", "generation", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    registry_id: str = Field(foreign_key="registries.id")
+    generation: str
+    name: str
+    tag_count: int = 0
+
+
+class CatalogTag(SQLModel, table=True):
+    __tablename__ = "catalog_tags"
+    __table_args__ = (Index("ix_catalog_tags_lookup", "registry_id", "generation", "repository"),)
+    id: int | None = Field(default=None, primary_key=True)
+    registry_id: str = Field(foreign_key="registries.id")
+    generation: str
+    repository: str
+    tag: str
+    digest: str | None = None
+    media_type: str | None = None
+    platforms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Credential(SQLModel, table=True):

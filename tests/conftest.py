@@ -20,6 +20,8 @@ from gateway.bootstrap import Container, bootstrap
 from gateway.runners import running_workers
 from gateway.settings import Settings
 from store.tables import Registry
+from tests.support.registry import RunningRegistry, start_registry
+from tests.support.token_server import TokenServer
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "REGLINK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -65,6 +67,8 @@ def settings(tmp_path: Path, database_url: str, redis_client: redis.Redis) -> Se
         database_url=database_url,
         redis_url=REDIS_URL,
         insecure_hosts=("127.0.0.1",),
+        allowed_networks=("127.0.0.1/32",),
+        retry_backoff_ms=50,
         log_format="json",
     )
 
@@ -79,8 +83,16 @@ def container(settings: Settings) -> Iterator[Container]:
 
 @pytest.fixture
 def workers(container: Container) -> Iterator[Container]:
-    """A real dramatiq Worker consuming the RedisBroker, plus the outbox relay."""
-    with running_workers(container, threads=2):
+    """A real dramatiq Worker consuming only the commands queue, plus the outbox relay:
+    what the command actor causes stays on the broker to be looked at."""
+    with running_workers(container, threads=2, queues={"commands"}):
+        yield container
+
+
+@pytest.fixture
+def all_workers(container: Container) -> Iterator[Container]:
+    """Every actor, consuming every queue, plus the outbox relay."""
+    with running_workers(container, threads=4):
         yield container
 
 
@@ -96,6 +108,40 @@ def project(settings: Settings) -> dict[str, Any]:
 def api(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container)) as client:
         yield client
+
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}  # registry accounts (htpasswd, token server)
+REFRESH = "rt-alice-long-lived"  # alice's OAuth2 refresh token at the token server
+
+
+@pytest.fixture
+def anon_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    """The real distribution registry, no auth, on a loopback port."""
+    with start_registry(tmp_path, auth="anonymous") as registry:
+        yield registry
+
+
+@pytest.fixture
+def basic_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    """The real registry behind htpasswd (basic auth) with alice and bob."""
+    with start_registry(tmp_path, auth="htpasswd", htpasswd_users=dict(USERS)) as registry:
+        yield registry
+
+
+@pytest.fixture
+def token_server(tmp_path: Path) -> Iterator[TokenServer]:
+    """A Docker token server: alice and bob, alice's refresh token; bob may not list the catalog."""
+    with TokenServer(
+        tmp_path / "token", users=USERS, refresh_tokens={REFRESH: "alice"}, deny_catalog={"bob"}
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path, token_server: TokenServer) -> Iterator[RunningRegistry]:
+    """The real registry with token auth against `token_server`."""
+    with start_registry(tmp_path, auth="token", token=token_server) as registry:
+        yield registry
 
 
 def auth(token: str) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Dramatiq actors: thin wrappers that decode a message and call its handler.
 
 Actors are declared on the broker the composition root built, with the dependencies
-it built; nothing here touches a global broker.
+it built; nothing here touches a global broker. Retries of network work are decided by
+the handlers (they know which failures are transient and record the final outcome);
+the actors' own `max_retries` only guard against store or broker failures.
 """
 
 from __future__ import annotations
@@ -9,39 +11,74 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
+from events.envelope import parse_envelope
 from workers.commands import handle_command
+from workers.crawl import crawl_registry
 from workers.deps import WorkerDeps
 from workers.relay import relay_once
+from workers.routes import CRAWL, VERIFY
+from workers.verify import verify_registry
 
 DEFAULT_COMMAND_TIME_LIMIT_MS = 60_000  # a command is store work only
+DEFAULT_VERIFY_TIME_LIMIT_MS = 180_000  # a few requests, each with its own deadline
+DEFAULT_CRAWL_TIME_LIMIT_MS = 3_600_000  # a large catalog takes a while
+
+Actor = dramatiq.Actor[Any, Any]
 
 
-def declare_actors(
-    broker: dramatiq.Broker, deps: WorkerDeps
-) -> dict[str, dramatiq.Actor[Any, Any]]:
+def attempt() -> int:
+    """How many times the current message was retried before this run."""
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
+
+
+def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
     def command_actor(raw: dict[str, Any]) -> None:
         """Apply a command, then publish what it caused without waiting for the relay's poll.
         Rejections are outcomes, not errors: only store or broker failures are retried."""
         handle_command(raw, deps)
         relay_once(deps.uow, deps.broker)
 
-    actors: dict[str, dramatiq.Actor[Any, Any]] = {
+    def verify_actor(raw: dict[str, Any]) -> None:
+        """Verify a registry's URL and credentials; transient failures come back later."""
+        verify_registry(parse_envelope(raw), deps, attempt())
+        relay_once(deps.uow, deps.broker)
+
+    def crawl_actor(raw: dict[str, Any]) -> None:
+        """Crawl a verified registry's catalog into a new snapshot."""
+        crawl_registry(parse_envelope(raw), deps, attempt())
+        relay_once(deps.uow, deps.broker)
+
+    safety: dict[str, Any] = {"max_retries": 10, "min_backoff": 500, "max_backoff": 60_000}
+    return {
         COMMAND_ACTOR: dramatiq.actor(
             broker=broker,
             actor_name=COMMAND_ACTOR,
             queue_name=COMMANDS_QUEUE,
-            max_retries=20,
-            min_backoff=200,
-            max_backoff=30_000,
             time_limit=DEFAULT_COMMAND_TIME_LIMIT_MS,
+            **safety,
         )(command_actor),
+        VERIFY[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=VERIFY[0],
+            queue_name=VERIFY[1],
+            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
+            **{**safety, "max_retries": deps.verify_attempts + 5},
+        )(verify_actor),
+        CRAWL[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=CRAWL[0],
+            queue_name=CRAWL[1],
+            time_limit=DEFAULT_CRAWL_TIME_LIMIT_MS,
+            **safety,
+        )(crawl_actor),
     }
-    return actors
 
 
-def consumed_queues(actors: dict[str, dramatiq.Actor[Any, Any]]) -> set[str]:
+def consumed_queues(actors: dict[str, Actor]) -> set[str]:
     """The queues a worker should consume: only those its actors answer, so messages for
     actors this process does not run stay queued instead of failing."""
     return {actor.queue_name for actor in actors.values()}

@@ -12,12 +12,13 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from events.envelope import Envelope, parse_envelope
 from events.errors import CommandRejected, Conflict, UnknownCommand
 from events.messages import (
     Command,
+    CrawlRegistry,
+    CrawlRequested,
     LinkRegistry,
     RegistryLinkRequested,
     RegistryUnlinked,
@@ -26,9 +27,10 @@ from events.messages import (
 from events.sealing import unseal
 from events.validation import host_port, validate_command
 from store import commands as records
+from store.credentials import destroy_secret, store_secret
 from store.identity import authorize
-from store.registries import check_name_free, get_active
-from store.tables import Credential, Registry, utcnow
+from store.registries import VISIBLE_STATUSES, check_name_free, get_active
+from store.tables import Registry, utcnow
 from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
 
@@ -61,16 +63,7 @@ def link_registry(
     session.add(registry)
     session.flush()  # a racing duplicate name fails here, as IntegrityError
     if secret is not None:
-        sealed = deps.box.encrypt(secret)
-        session.add(
-            Credential(
-                id=str(uuid.uuid4()),
-                registry_id=registry.id,
-                host=host_port(command.url)[0],
-                wrapped_key=sealed.wrapped_key,
-                ciphertext=sealed.ciphertext,
-            )
-        )
+        store_secret(session, deps.box, registry.id, host_port(command.url)[0], secret)
     subject = f"/projects/{project.name}/registries/{registry.name}"
     uow.emit(
         envelope.follow(
@@ -108,8 +101,7 @@ def unlink_registry(
     registry.active_name = None
     registry.unlinked_at = registry.updated_at = utcnow()
     session.add(registry)
-    for credential in session.exec(select(Credential).where(Credential.registry_id == registry.id)):
-        session.delete(credential)
+    destroy_secret(session, registry.id)
     uow.emit(
         envelope.follow(
             RegistryUnlinked(
@@ -131,9 +123,33 @@ def unlink_registry(
     return registry.id
 
 
+def crawl_registry(
+    command: CrawlRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
+) -> str:
+    """Members may ask for a fresh catalog; only a verified registry can be crawled."""
+    session = uow.session
+    project = authorize(session, command.project, envelope.actor, owner=command.OWNER_ONLY)
+    registry = get_active(session, project, command.name)
+    if registry.status not in VISIBLE_STATUSES:
+        raise Conflict(f"registry {registry.name!r} is {registry.status}, not verified")
+    uow.emit(
+        envelope.follow(
+            CrawlRequested(
+                project=project.name,
+                registry_id=registry.id,
+                name=registry.name,
+                version=registry.version,
+            ),
+            subject=f"/projects/{project.name}/registries/{registry.name}",
+        )
+    )
+    return registry.id
+
+
 HANDLERS: dict[type[Command], Any] = {
     LinkRegistry: link_registry,
     UnlinkRegistry: unlink_registry,
+    CrawlRegistry: crawl_registry,
 }
 
 

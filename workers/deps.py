@@ -6,10 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dramatiq
+import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory
+from workers.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
+
+DEFAULT_VERIFY_ATTEMPTS = 5  # transient failures are retried this many times in all
+DEFAULT_RETRY_BACKOFF_MS = 1_000  # first retry delay; doubles each time
+DEFAULT_MAX_RETRY_DELAY_MS = 300_000  # the most a Retry-After may make us wait
+DEFAULT_CRAWL_CONCURRENCY = 4  # requests in flight per registry during a crawl
 
 
 @dataclass(frozen=True)
@@ -20,3 +27,20 @@ class WorkerDeps:
     unsealing_keys: Sequence[X25519PrivateKey]
     insecure_hosts: Sequence[str] = ()
     allowed_networks: Sequence[str] = ()
+    http: httpx.Client | None = None  # guarded; shared by every registry request
+    verify_attempts: int = DEFAULT_VERIFY_ATTEMPTS
+    retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
+    crawl_concurrency: int = DEFAULT_CRAWL_CONCURRENCY
+    catalog_page_size: int = DEFAULT_PAGE_SIZE
+
+    def registry_client(self, url: str, credentials: Credentials) -> RegistryClient:
+        if self.http is None:
+            raise RuntimeError("this process was built without an outbound HTTP client")
+        return RegistryClient(self.http, url, credentials, page_size=self.catalog_page_size)
+
+    def retry_delay_ms(self, attempt: int, retry_after: float | None = None) -> int:
+        """Exponential backoff with the server's Retry-After as a floor."""
+        delay = self.retry_backoff_ms * (2**attempt)
+        if retry_after is not None:
+            delay = max(delay, int(retry_after * 1000))
+        return min(delay, DEFAULT_MAX_RETRY_DELAY_MS)

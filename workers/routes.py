@@ -8,13 +8,27 @@ An event with no subscriber yet is still recorded and marked published.
 from __future__ import annotations
 
 from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
-from events.messages import RegistryLinkRequested, RegistryUnlinked
+from events.messages import (
+    CatalogCrawled,
+    CrawlRequested,
+    RegistryLinkRequested,
+    RegistryUnlinked,
+    RegistryVerificationFailed,
+    RegistryVerified,
+)
 
 Route = tuple[str, str]
 
 COMMAND_ROUTE: Route = (COMMAND_ACTOR, COMMANDS_QUEUE)
 
+VERIFY: Route = ("verify_registry", "verify")
+CRAWL: Route = ("crawl_registry", "crawl")
+
 EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
-    RegistryLinkRequested.TYPE: (("verify_registry", "verify"),),
+    RegistryLinkRequested.TYPE: (VERIFY,),
+    RegistryVerified.TYPE: (CRAWL,),
+    RegistryVerificationFailed.TYPE: (),
+    CrawlRequested.TYPE: (CRAWL,),
+    CatalogCrawled.TYPE: (),
     RegistryUnlinked.TYPE: (),
 }

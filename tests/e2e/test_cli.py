@@ -9,16 +9,22 @@ import redis
 
 from events.sealing import generate_private_key
 from store.secrets import generate_key
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, USERS
 from tests.e2e.processes import base_env, cli, cli_json, free_port, process, wait_healthy
-from tests.integration.redis_queue import queued_messages
 from tests.polling import wait_until
+from tests.support.images import push_image
+from tests.support.registry import RunningRegistry
 
 
-def test_newcomer_tour_on_reglink_up(tmp_path: Path) -> None:
+def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegistry) -> None:
+    digest = push_image(basic_registry.url, "team/app", "1.0", auth=("alice", USERS["alice"]))
     port = free_port()
     env = base_env(
-        REGLINK_DATA_DIR=str(tmp_path / "data"), REGLINK_API_URL=f"http://127.0.0.1:{port}"
+        REGLINK_DATA_DIR=str(tmp_path / "data"),
+        REGLINK_API_URL=f"http://127.0.0.1:{port}",
+        REGLINK_INSECURE_HOSTS="127.0.0.1",
+        REGLINK_ALLOWED_NETWORKS="127.0.0.1/32",
+        REGLINK_RETRY_BACKOFF_MS="50",
     )
     with process(["up", "--port", str(port)], env, tmp_path / "up.log") as proc:
         wait_healthy(env["REGLINK_API_URL"], proc, tmp_path / "up.log")
@@ -31,30 +37,33 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path) -> None:
         )
         assert accepted["status"] == "queued" and accepted["command_id"]
 
-        def pending() -> bool:
+        def failed() -> bool:  # registry.example.test does not resolve
             listing = cli_json(env, "registries", "demo", "--all")["registries"]
-            return [(r["name"], r["status"]) for r in listing] == [("hub", "pending")]
+            return [(r["name"], r["status"], r["reason"]) for r in listing] == [
+                ("hub", "failed", "unreachable")
+            ]
 
-        wait_until(pending, what="hub pending")
+        wait_until(failed, what="hub failed")
         assert cli_json(env, "registries", "demo")["registries"] == []
-        assert cli_json(env, "show", "demo", "hub")["status"] == "pending"
 
         outcome = cli_json(
-            env,
-            "link",
-            "demo",
-            "private",
-            "https://r.example.test",
-            "--auth",
-            "basic",
-            "--username",
-            "ci",
-            "--password-stdin",
-            "--wait",
-            stdin="hunter2-secret\n",
-        )
-        assert outcome["status"] == "succeeded"
-        assert outcome["registry"]["auth"] == "basic"
+            env, "link", "demo", "private", basic_registry.url, "--auth", "basic",
+            "--username", "alice", "--password-stdin", "--wait", stdin=USERS["alice"] + "\n",
+        )  # fmt: skip
+        assert outcome["registry"]["status"] == "verified"
+        assert [r["name"] for r in cli_json(env, "registries", "demo")["registries"]] == ["private"]
+        crawled = cli_json(env, "crawl", "demo", "private", "--wait")
+        assert crawled["registry"]["tag_count"] == 1
+        repos = cli_json(env, "repos", "demo", "private")["repositories"]
+        assert repos == [{"name": "team/app", "tags": 1}]
+        listed = cli_json(env, "tags", "demo", "private", "team/app")["tags"]
+        assert [(t["tag"], t["digest"]) for t in listed] == [("1.0", digest)]
+
+        refused = cli(
+            env, "link", "demo", "wrongpw", basic_registry.url, "--auth", "basic",
+            "--username", "alice", "--password-stdin", "--wait", stdin="not-it\n",
+        )  # fmt: skip
+        assert refused.returncode == 1 and "unauthorized" in refused.stderr
 
         duplicate = cli(env, "link", "demo", "HUB", "https://registry.example.test")
         assert duplicate.returncode != 0
@@ -62,10 +71,13 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path) -> None:
         insecure = cli(env, "link", "demo", "plain", "http://registry.example.test")
         assert insecure.returncode != 0 and "insecure_not_allowed" in insecure.stderr
         assert (tmp_path / "data" / "sealing.keys").stat().st_mode & 0o077 == 0, "keys are private"
-    assert "hunter2-secret" not in (tmp_path / "up.log").read_text()
+    assert USERS["alice"] not in (tmp_path / "up.log").read_text()
 
 
-def test_split_deployment_on_redis_and_postgres(tmp_path: Path, postgres_url: str) -> None:
+def test_split_deployment_on_redis_and_postgres(
+    tmp_path: Path, postgres_url: str, anon_registry: RunningRegistry
+) -> None:
+    push_image(anon_registry.url, "app", "1")
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     port = free_port()
@@ -75,6 +87,8 @@ def test_split_deployment_on_redis_and_postgres(tmp_path: Path, postgres_url: st
         REGLINK_REDIS_URL=REDIS_URL,
         REGLINK_API_URL=f"http://127.0.0.1:{port}",
         REGLINK_LOG_FORMAT="json",
+        REGLINK_INSECURE_HOSTS="127.0.0.1",
+        REGLINK_ALLOWED_NETWORKS="127.0.0.1/32",
     )
     # keys are created once (as an operator would) and shared through the environment
     env["REGLINK_SEALING_KEYS"] = generate_private_key()
@@ -87,8 +101,10 @@ def test_split_deployment_on_redis_and_postgres(tmp_path: Path, postgres_url: st
         env["REGLINK_TOKEN"] = cli_json(env, "admin", "create-project", "demo", "--owner", "alice")[
             "token"
         ]
-        outcome = cli_json(env, "link", "demo", "hub", "https://registry.example.test", "--wait")
-        assert outcome["status"] == "succeeded"
-        messages = wait_until(lambda: queued_messages(client, "verify"), what="verify message")
-        assert len(messages) == 1
+        outcome = cli_json(env, "link", "demo", "hub", anon_registry.url, "--wait")
+        assert outcome["registry"]["status"] == "verified"
+        wait_until(
+            lambda: cli_json(env, "show", "demo", "hub")["crawl_finished_at"], what="first crawl"
+        )
+        assert cli_json(env, "repos", "demo", "hub")["repositories"] == [{"name": "app", "tags": 1}]
     client.flushdb()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import REFRESH, USERS
 from tests.support.images import (
     MANIFEST_ACCEPT,
     MEDIA_DOCKER_LIST,
@@ -26,38 +26,7 @@ from tests.support.images import (
 from tests.support.registry import RunningRegistry, start_registry
 from tests.support.token_server import TokenServer, libtrust_key_id
 
-USERS = {"alice": "alice-pw", "bob": "bob-pw"}
-REFRESH = "rt-alice-long-lived"
 PLATFORMS = [("linux", "amd64", None), ("linux", "arm64", "v8")]
-
-
-@pytest.fixture
-def anon_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
-    with start_registry(tmp_path, auth="anonymous") as registry:
-        yield registry
-
-
-@pytest.fixture
-def basic_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
-    with start_registry(tmp_path, auth="htpasswd", htpasswd_users={"alice": "alice-pw"}) as reg:
-        yield reg
-
-
-@pytest.fixture
-def token_server(tmp_path: Path) -> Iterator[TokenServer]:
-    with TokenServer(
-        tmp_path / "token",
-        users=USERS,
-        refresh_tokens={REFRESH: "alice"},
-        deny_catalog={"bob"},
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-def token_registry(tmp_path: Path, token_server: TokenServer) -> Iterator[RunningRegistry]:
-    with start_registry(tmp_path, auth="token", token=token_server) as registry:
-        yield registry
 
 
 def get_token(server: TokenServer, user: str, password: str, *scopes: str) -> httpx.Response:

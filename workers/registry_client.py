@@ -1,0 +1,398 @@
+"""A client for the Registry HTTP API v2 (distribution spec), over the guarded client.
+
+Challenges are answered per response, not once per registry: some registries answer
+`/v2/` with a Bearer challenge but guard the catalog with Basic. Bearer tokens follow
+the Docker token spec (GET the realm with basic credentials) or, for oauth2, the OAuth2
+refresh-token grant (POST the realm), falling back to the long-lived token as a Bearer
+token where the realm refuses. Tokens are cached per (realm, service, scope).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from workers.errors import (
+    CatalogUnsupported,
+    Forbidden,
+    InvalidResponse,
+    NotAV2Registry,
+    OutboundError,
+    PaginationLoop,
+    RateLimited,
+    RepositoryNotFound,
+    ServerError,
+    TlsError,
+    Unauthorized,
+    Unreachable,
+)
+from workers.errors import Timeout as RequestTimeout
+
+DEFAULT_PAGE_SIZE = 1000  # ask for large pages; registries cap them anyway
+DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server does not say (token spec)
+DEFAULT_TOKEN_MARGIN = 10  # re-fetch this long before a token expires
+DEFAULT_MAX_PAGES = 100_000  # a catalog longer than this is a loop in disguise
+CLIENT_ID = "reglink"
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+INDEX_TYPES = MANIFEST_TYPES[:2]
+CATALOG_SCOPE = "registry:catalog:*"
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    auth: str  # anonymous | basic | oauth2
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # basic | bearer
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    platforms: tuple[str, ...] = ()  # os/arch[/variant] for an index or list
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() not in ("basic", "bearer"):
+        return None
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _CHALLENGE_PARAM.finditer(rest)
+    }
+    return Challenge(scheme.lower(), params)
+
+
+def next_link(response: httpx.Response) -> str | None:
+    """The `rel="next"` target, absolute."""
+    for value in response.headers.get_list("link"):
+        match = _LINK_NEXT.search(value)
+        if match:
+            return urljoin(str(response.url), match.group(1))
+    return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_codes(response: httpx.Response) -> set[str]:
+    try:
+        return {str(e.get("code")) for e in response.json().get("errors", [])}
+    except (ValueError, AttributeError):
+        return set()
+
+
+class RegistryClient:
+    """One registry, one set of credentials. Thread-safe: crawls share it across threads."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self._http = http
+        self._page_size = page_size
+        self._base = base_url.rstrip("/")
+        self._credentials = credentials
+        self._clock = clock
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._basic: str | None = None  # sent up front once a Basic challenge was answered
+        self.token_requests = 0
+
+    # -- the API ---------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """GET /v2/: the registry speaks API v2 and accepts the credentials."""
+        response = self._request("GET", f"{self._base}/v2/", scope=None)
+        if response.status_code == 404 or (
+            response.status_code == 200
+            and response.headers.get("docker-distribution-api-version", "registry/2.0")
+            != "registry/2.0"
+        ):
+            raise NotAV2Registry(f"{self._base}/v2/ is not a Registry HTTP API v2 endpoint")
+        self._raise_for(response, "/v2/")
+        if "docker-distribution-api-version" not in response.headers:
+            # OCI distribution does not require the header; a JSON body is the next best sign
+            body = response.text.strip()
+            if body and not body.startswith("{"):
+                raise NotAV2Registry(f"{self._base}/v2/ answered, but not as a registry")
+
+    def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
+        """Repository names a page at a time, following `Link` headers to the end."""
+        page_size = page_size or self._page_size
+        yield from self._pages(
+            f"{self._base}/v2/_catalog", "repositories", CATALOG_SCOPE, page_size, catalog=True
+        )
+
+    def tags(self, repository: str, page_size: int | None = None) -> Iterator[list[str]]:
+        page_size = page_size or self._page_size
+        scope = f"repository:{repository}:pull"
+        yield from self._pages(
+            f"{self._base}/v2/{repository}/tags/list", "tags", scope, page_size, catalog=False
+        )
+
+    def manifest(self, repository: str, reference: str) -> Manifest:
+        """Digest and media type from HEAD; for an index, its platforms from the body."""
+        url = f"{self._base}/v2/{repository}/manifests/{reference}"
+        scope = f"repository:{repository}:pull"
+        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+        response = self._request("HEAD", url, scope=scope, headers=headers)
+        if response.status_code == 404:
+            raise RepositoryNotFound(f"{repository}:{reference} does not exist")
+        self._raise_for(response, url)
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        digest = response.headers.get("docker-content-digest")
+        if media_type not in INDEX_TYPES and digest:
+            return Manifest(digest, media_type)
+        response = self._request("GET", url, scope=scope, headers=headers)
+        self._raise_for(response, url)
+        body = self._json(response, url)
+        media_type = media_type or str(body.get("mediaType", ""))
+        digest = digest or response.headers.get("docker-content-digest", "")
+        platforms: tuple[str, ...] = ()
+        if media_type in INDEX_TYPES:
+            platforms = tuple(
+                "/".join(
+                    p for p in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if p
+                )
+                for entry in body.get("manifests", [])
+                if isinstance(plat := entry.get("platform"), dict)
+            )
+        return Manifest(digest, media_type, platforms)
+
+    # -- paging ----------------------------------------------------------------------
+
+    def _pages(
+        self, first: str, key: str, scope: str, page_size: int, *, catalog: bool
+    ) -> Iterator[list[str]]:
+        url: str | None = f"{first}?n={page_size}"
+        seen: set[str] = set()
+        fallback = [f"{first}?n=100", first]
+        pages = 0
+        while url is not None:
+            if url in seen or pages > DEFAULT_MAX_PAGES:
+                raise PaginationLoop(f"{first} links back to a page already read")
+            seen.add(url)
+            response = self._request("GET", url, scope=scope)
+            if (
+                response.status_code == 400
+                and "PAGINATION_NUMBER_INVALID" in _error_codes(response)
+                and fallback
+            ):
+                url = fallback.pop(0)
+                continue
+            if catalog and response.status_code in (401, 403, 404):
+                raise CatalogUnsupported(
+                    f"the registry does not list its catalog ({response.status_code})"
+                )
+            if not catalog and response.status_code == 404:
+                raise RepositoryNotFound(f"{first} does not exist")
+            self._raise_for(response, url)
+            items = self._json(response, url).get(key) or []
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise InvalidResponse(f"{url}: '{key}' is not a list of names")
+            pages += 1
+            if items:
+                yield items
+            url = next_link(response)
+
+    # -- requests and challenges -----------------------------------------------------
+
+    def _request(
+        self, method: str, url: str, *, scope: str | None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Send; on a 401 challenge, answer it and send once more."""
+        headers = dict(headers or {})
+        cached = self._cached_authorization(url, scope)
+        if cached:
+            headers["Authorization"] = cached
+        response = self._send(method, url, headers)
+        if response.status_code != 401:
+            return response
+        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+        if challenge is None:
+            return response
+        authorization = self._answer(challenge, scope)
+        if authorization is None or authorization == cached:
+            return response
+        headers["Authorization"] = authorization
+        return self._send(method, url, headers)
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+        try:
+            response = self._http.request(method, url, headers=headers)
+            response.read()
+            return response
+        except OutboundError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise RequestTimeout(
+                f"{urlsplit(url).netloc} did not answer in time ({type(exc).__name__})"
+            ) from None
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
+                raise TlsError(
+                    f"TLS with {urlsplit(url).netloc} failed: {_first_line(exc)}"
+                ) from None
+            raise Unreachable(
+                f"cannot connect to {urlsplit(url).netloc}: {_first_line(exc)}"
+            ) from None
+        except httpx.TooManyRedirects:
+            raise InvalidResponse(f"{url} redirects too many times") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{urlsplit(url).netloc}: {type(exc).__name__}") from None
+
+    def _answer(self, challenge: Challenge, scope: str | None) -> str | None:
+        creds = self._credentials
+        if challenge.scheme == "basic":
+            if creds.auth == "anonymous" or creds.secret is None:
+                return None
+            pair = f"{creds.username or ''}:{creds.secret}".encode()
+            self._basic = "Basic " + base64.b64encode(pair).decode()
+            return self._basic
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise InvalidResponse("the registry's Bearer challenge names no realm")
+        service = challenge.params.get("service", "")
+        wanted = challenge.params.get("scope") or scope or ""
+        return f"Bearer {self._token(realm, service, wanted)}"
+
+    def _cached_authorization(self, url: str, scope: str | None) -> str | None:
+        key_scope = scope or ""
+        now = self._clock()
+        with self._lock:
+            for (_realm, _service, cached_scope), (token, expires) in self._tokens.items():
+                if cached_scope == key_scope and expires > now:
+                    return f"Bearer {token}"
+        return self._basic
+
+    def _token(self, realm: str, service: str, scope: str) -> str:
+        key = (realm, service, scope)
+        now = self._clock()
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached[1] > now:
+                return cached[0]
+        token, lifetime = self._fetch_token(realm, service, scope)
+        with self._lock:
+            self._tokens[key] = (token, now + max(1.0, lifetime - DEFAULT_TOKEN_MARGIN))
+        return token
+
+    def _fetch_token(self, realm: str, service: str, scope: str) -> tuple[str, float]:
+        creds = self._credentials
+        self.token_requests += 1
+        params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
+        if creds.auth == "oauth2" and creds.secret:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.secret,
+                "client_id": CLIENT_ID,
+                **params,
+            }
+            response = self._send_token("POST", realm, data=form)
+            if response.status_code in (400, 401, 403, 404, 405):
+                # the realm does not do OAuth2: use the long-lived token as a Bearer token
+                return creds.secret, float(DEFAULT_TOKEN_LIFETIME)
+        else:
+            auth = (
+                (creds.username or "", creds.secret)
+                if creds.auth == "basic" and creds.secret
+                else None
+            )
+            response = self._send_token("GET", realm, params=params, auth=auth)
+        if response.status_code in (401, 403):
+            raise Unauthorized("the registry's token server refused the credentials")
+        if response.status_code == 429:
+            raise RateLimited(
+                "the token server is rate limiting", retry_after=_retry_after(response)
+            )
+        if response.status_code >= 500:
+            raise ServerError(f"the token server answered {response.status_code}")
+        if response.status_code != 200:
+            raise InvalidResponse(f"the token server answered {response.status_code}")
+        body = self._json(response, "token endpoint")
+        token = body.get("token") or body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise InvalidResponse("the token server's answer holds no token")
+        lifetime = body.get("expires_in", DEFAULT_TOKEN_LIFETIME)
+        return token, float(lifetime) if isinstance(lifetime, int | float) else float(
+            DEFAULT_TOKEN_LIFETIME
+        )
+
+    def _send_token(self, method: str, realm: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, realm, **kwargs)
+            response.read()
+            return response
+        except OutboundError:
+            raise
+        except httpx.TimeoutException:
+            raise RequestTimeout("the token server did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach the token server: {type(exc).__name__}") from None
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _raise_for(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        if status == 401:
+            raise Unauthorized(f"the registry refused the credentials for {what}")
+        if status == 403:
+            raise Forbidden(f"the credentials may not read {what}")
+        if status == 429:
+            raise RateLimited(
+                f"the registry is rate limiting {what}", retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            raise ServerError(f"the registry answered {status} for {what}")
+        raise InvalidResponse(f"the registry answered {status} for {what}")
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise InvalidResponse(f"{what} did not answer with JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidResponse(f"{what} did not answer with a JSON object")
+        return body
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
