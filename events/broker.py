@@ -21,9 +21,11 @@ COMMAND_ACTOR = "handle_command"
 QUEUES = ("commands", "verify", "crawl", "fanout", "deliveries")
 
 
-def make_broker(redis_url: str | None) -> dramatiq.Broker:
+def make_broker(redis_url: str | None, namespace: str = "dramatiq") -> dramatiq.Broker:
     """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`)."""
-    broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+    broker: dramatiq.Broker = (
+        RedisBroker(url=redis_url, namespace=namespace) if redis_url else StubBroker()
+    )
     broker.add_middleware(CurrentMessage())  # handlers read their retry count
     for queue in QUEUES:
         broker.declare_queue(queue)

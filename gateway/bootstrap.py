@@ -90,6 +90,6 @@ def bootstrap(
     return Container(
         settings=settings,
         store=bootstrap_store(settings),
-        broker=broker if broker is not None else make_broker(settings.redis_url),
+        broker=broker or make_broker(settings.redis_url, settings.redis_namespace),
         keys=keys,
     )

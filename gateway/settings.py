@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis for the broker; unset: an in-process broker (`reglink up` only)."
     )
+    redis_namespace: str = Field(
+        "dramatiq", description="Prefix of the broker's Redis keys; lets deployments share a Redis."
+    )
     api_url: str = Field("http://127.0.0.1:8080", description="Where the CLI finds the API.")
     token: SecretStr | None = Field(None, description="The CLI's API token.")
     allowed_networks: CommaList = Field(

@@ -50,19 +50,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+class NamespacedRedis(redis.Redis):
+    """The real Redis, and the key prefix one test's broker uses."""
+
+    namespace = "dramatiq"
+
+
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    """The real Redis, with the test database emptied before and after."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+def redis_client() -> Iterator[NamespacedRedis]:
+    """The real Redis; each test's broker gets its own key namespace, removed afterwards,
+    so test runs never see (or flush) each other's queues."""
+    client = NamespacedRedis.from_url(REDIS_URL)
+    client.namespace = f"reglink-test-{uuid.uuid4().hex[:12]}"
     yield client
-    client.flushdb()
+    keys = list(client.scan_iter(match=f"{client.namespace}:*"))
+    if keys:
+        client.delete(*keys)
     client.close()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_client: redis.Redis) -> Settings:
+def settings(tmp_path: Path, database_url: str, redis_client: NamespacedRedis) -> Settings:
     return Settings(
+        redis_namespace=redis_client.namespace,
         data_dir=tmp_path / "data",
         database_url=database_url,
         redis_url=REDIS_URL,

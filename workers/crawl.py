@@ -62,11 +62,9 @@ def repository_names(
     """Catalog pages, then the repositories the owner named that the catalog did not list."""
     listed: set[str] = set()
     if target.catalog == "supported":
-        pages = client.catalog_pages()
-        while True:
-            page = with_backoff(lambda: next(pages, None), deps)
-            if page is None:
-                break
+        # each page's request is retried in place: a generator that raised is finished,
+        # so retrying `next()` on it would end the catalog early
+        for page in client.catalog_pages(retry=lambda call: with_backoff(call, deps)):
             listed.update(n for n in page if n in target.repositories)
             yield page
     named = [n for n in target.repositories if n not in listed]
@@ -163,7 +161,8 @@ def crawl_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> Ca
     except OutboundError as exc:
         _drop_generation(deps, target.registry_id, generation)
         if exc.transient and attempt + 1 < DEFAULT_CRAWL_ATTEMPTS:
-            raise dramatiq.Retry(str(exc), delay=deps.retry_delay_ms(attempt)) from None
+            delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
+            raise dramatiq.Retry(str(exc), delay=delay) from None
         _record_crawl_error(deps, target, exc.reason)
         bound.warning("crawl.failed", reason=exc.reason, error=str(exc))
         return None

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -52,6 +53,11 @@ INDEX_TYPES = MANIFEST_TYPES[:2]
 CATALOG_SCOPE = "registry:catalog:*"
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+Retrying = Callable[[Callable[[], httpx.Response]], httpx.Response]
+
+
+def _once(call: Callable[[], httpx.Response]) -> httpx.Response:
+    return call()
 
 
 @dataclass(frozen=True)
@@ -151,11 +157,20 @@ class RegistryClient:
             if body and not body.startswith("{"):
                 raise NotAV2Registry(f"{self._base}/v2/ answered, but not as a registry")
 
-    def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
-        """Repository names a page at a time, following `Link` headers to the end."""
+    def catalog_pages(
+        self, page_size: int | None = None, *, retry: Retrying | None = None
+    ) -> Iterator[list[str]]:
+        """Repository names a page at a time, following `Link` headers to the end.
+        `retry` wraps each page's request, so a transient failure is retried in place
+        instead of ending the iteration."""
         page_size = page_size or self._page_size
         yield from self._pages(
-            f"{self._base}/v2/_catalog", "repositories", CATALOG_SCOPE, page_size, catalog=True
+            f"{self._base}/v2/_catalog",
+            "repositories",
+            CATALOG_SCOPE,
+            page_size,
+            catalog=True,
+            retry=retry,
         )
 
     def tags(self, repository: str, page_size: int | None = None) -> Iterator[list[str]]:
@@ -197,31 +212,30 @@ class RegistryClient:
     # -- paging ----------------------------------------------------------------------
 
     def _pages(
-        self, first: str, key: str, scope: str, page_size: int, *, catalog: bool
+        self,
+        first: str,
+        key: str,
+        scope: str,
+        page_size: int,
+        *,
+        catalog: bool,
+        retry: Retrying | None = None,
     ) -> Iterator[list[str]]:
         url: str | None = f"{first}?n={page_size}"
         seen: set[str] = set()
         fallback = [f"{first}?n=100", first]
         pages = 0
+        attempt = retry or _once
         while url is not None:
             if url in seen or pages > DEFAULT_MAX_PAGES:
                 raise PaginationLoop(f"{first} links back to a page already read")
             seen.add(url)
-            response = self._request("GET", url, scope=scope)
-            if (
-                response.status_code == 400
-                and "PAGINATION_NUMBER_INVALID" in _error_codes(response)
-                and fallback
-            ):
+            response = attempt(
+                partial(self._page_response, url, first, scope, catalog, bool(fallback))
+            )
+            if response.status_code == 400:  # PAGINATION_NUMBER_INVALID: ask differently
                 url = fallback.pop(0)
                 continue
-            if catalog and response.status_code in (401, 403, 404):
-                raise CatalogUnsupported(
-                    f"the registry does not list its catalog ({response.status_code})"
-                )
-            if not catalog and response.status_code == 404:
-                raise RepositoryNotFound(f"{first} does not exist")
-            self._raise_for(response, url)
             items = self._json(response, url).get(key) or []
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise InvalidResponse(f"{url}: '{key}' is not a list of names")
@@ -229,6 +243,27 @@ class RegistryClient:
             if items:
                 yield items
             url = next_link(response)
+
+    def _page_response(
+        self, url: str, first: str, scope: str, catalog: bool, may_fall_back: bool
+    ) -> httpx.Response:
+        """One page's answer, or the error it means; a PAGINATION_NUMBER_INVALID 400 is
+        returned as it is while the caller still has a way to ask differently."""
+        response = self._request("GET", url, scope=scope)
+        if (
+            may_fall_back
+            and response.status_code == 400
+            and "PAGINATION_NUMBER_INVALID" in _error_codes(response)
+        ):
+            return response
+        if catalog and response.status_code in (401, 403, 404):
+            raise CatalogUnsupported(
+                f"the registry does not list its catalog ({response.status_code})"
+            )
+        if not catalog and response.status_code == 404:
+            raise RepositoryNotFound(f"{first} does not exist")
+        self._raise_for(response, url)
+        return response
 
     # -- requests and challenges -----------------------------------------------------
 

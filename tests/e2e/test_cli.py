@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis
-
 from events.sealing import generate_private_key
 from store.secrets import generate_key
 from tests.conftest import REDIS_URL, USERS
@@ -78,13 +76,12 @@ def test_split_deployment_on_redis_and_postgres(
     tmp_path: Path, postgres_url: str, anon_registry: RunningRegistry
 ) -> None:
     push_image(anon_registry.url, "app", "1")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
     port = free_port()
     env = base_env(
         REGLINK_DATA_DIR=str(tmp_path / "data"),
         REGLINK_DATABASE_URL=postgres_url,
         REGLINK_REDIS_URL=REDIS_URL,
+        REGLINK_REDIS_NAMESPACE=f"reglink-e2e-{free_port()}",
         REGLINK_API_URL=f"http://127.0.0.1:{port}",
         REGLINK_LOG_FORMAT="json",
         REGLINK_INSECURE_HOSTS="127.0.0.1",
@@ -107,4 +104,3 @@ def test_split_deployment_on_redis_and_postgres(
             lambda: cli_json(env, "show", "demo", "hub")["crawl_finished_at"], what="first crawl"
         )
         assert cli_json(env, "repos", "demo", "hub")["repositories"] == [{"name": "app", "tags": 1}]
-    client.flushdb()

@@ -7,11 +7,11 @@ from typing import Any
 
 import redis
 
-NAMESPACE = "dramatiq"
-
 
 def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
-    """Messages waiting on a queue (in enqueue order), decoded."""
-    ids = client.lrange(f"{NAMESPACE}:{queue}", 0, -1)
-    bodies = client.hmget(f"{NAMESPACE}:{queue}.msgs", ids) if ids else []
+    """Messages waiting on a queue (in enqueue order), decoded; the client's `namespace`
+    (see tests/conftest.py) is the broker's key prefix."""
+    namespace = getattr(client, "namespace", "dramatiq")
+    ids = client.lrange(f"{namespace}:{queue}", 0, -1)
+    bodies = client.hmget(f"{namespace}:{queue}.msgs", ids) if ids else []
     return [json.loads(body) for body in bodies if body is not None]

@@ -62,7 +62,7 @@ def redis_traffic(redis_client: redis.Redis) -> Iterator[list[str]]:
 def redis_dump(client: redis.Redis) -> bytes:
     """Every key and value in the test database, whatever its type."""
     out: list[bytes] = []
-    for key in client.scan_iter():
+    for key in client.scan_iter(match=f"{getattr(client, 'namespace', 'dramatiq')}:*"):
         out.append(key)
         kind = client.type(key).decode()
         if kind == "string":
