@@ -114,6 +114,54 @@ class CatalogCrawled(RegistryEvent):
     removed: tuple[str, ...] = ()
 
 
+class RegistryUpdateRequested(RegistryEvent):
+    """New details wait in `update_id` for verification; `version` is the one in force."""
+
+    TYPE = "reglink.registry.update_requested"
+    update_id: str
+
+
+class RegistryUpdated(RegistryEvent):
+    """Verified new details are in force at `version`; build jobs get them."""
+
+    TYPE = "reglink.registry.updated"
+
+
+class RegistryUpdateFailed(RegistryEvent):
+    """The new details failed verification; the previous ones stay in force."""
+
+    TYPE = "reglink.registry.update_failed"
+    reason: str
+    message: str
+
+
+class JobSubscribed(RegistryEvent):
+    """A build job started using the registry; it gets the current details at once."""
+
+    TYPE = "reglink.job.subscribed"
+    job_id: str
+
+
+class CredentialsFailing(RegistryEvent):
+    """Periodic re-verification found the credentials in force no longer work."""
+
+    TYPE = "reglink.registry.credentials_failing"
+    reason: str
+    message: str
+
+
+class CredentialsExpiring(RegistryEvent):
+    TYPE = "reglink.registry.credentials_expiring"
+    expires_at: datetime
+
+
+class DeliverWebhook(Message):
+    """Send one delivery; the message carries its id only, the secret is read at send time."""
+
+    TYPE = "reglink.delivery.requested"
+    delivery_id: str
+
+
 DEFAULT_MAX_CHANGES = 1000  # tags listed by name in one CatalogCrawled event
 
 
@@ -129,6 +177,16 @@ EVENT_TYPES: dict[str, type[RegistryEvent]] = {
         RegistryVerificationFailed,
         CrawlRequested,
         CatalogCrawled,
+        RegistryUpdateRequested,
+        RegistryUpdated,
+        RegistryUpdateFailed,
+        JobSubscribed,
+        CredentialsFailing,
+        CredentialsExpiring,
     )
 }
-MESSAGE_TYPES: dict[str, type[Message]] = {**COMMAND_TYPES, **EVENT_TYPES}
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    **COMMAND_TYPES,
+    **EVENT_TYPES,
+    DeliverWebhook.TYPE: DeliverWebhook,
+}

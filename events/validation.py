@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
-from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry
+from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
@@ -148,6 +148,26 @@ def validate_link(command: LinkRegistry, insecure_hosts: Iterable[str]) -> LinkR
     )
 
 
+def validate_update(command: UpdateRegistry, insecure_hosts: Iterable[str]) -> UpdateRegistry:
+    """Field checks; whether the merged details make sense needs the registry (handler)."""
+    check_name(command.project, "project")
+    check_name(command.name)
+    changes: dict[str, object] = {}
+    if command.new_name is not None:
+        check_name(command.new_name, "new name")
+    if command.description is not None:
+        check_description(command.description)
+    if command.repositories is not None:
+        for repository in command.repositories:
+            check_repository(repository)
+        changes["repositories"] = tuple(dict.fromkeys(command.repositories))
+    if command.url is not None:
+        changes["url"] = check_url(command.url, insecure_hosts)
+    if command.expected_version is not None and command.expected_version < 1:
+        raise InvalidInput("expected version must be at least 1")
+    return command.model_copy(update=changes)
+
+
 def validate_target(command: Command) -> Command:
     """Commands that only name a registry."""
     check_name(command.project, "project")
@@ -158,6 +178,8 @@ def validate_target(command: Command) -> Command:
 def validate_command(command: Command, insecure_hosts: Iterable[str]) -> Command:
     if isinstance(command, LinkRegistry):
         return validate_link(command, insecure_hosts)
+    if isinstance(command, UpdateRegistry):
+        return validate_update(command, insecure_hosts)
     if isinstance(command, UnlinkRegistry | CrawlRegistry):
         return validate_target(command)
     raise UnknownCommand(f"{command.TYPE} is not handled yet")

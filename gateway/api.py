@@ -5,19 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlmodel import Session, select
 
-from events.errors import CommandRejected, InvalidInput, NotFound, Unauthenticated
-from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry
+from events.errors import CommandRejected, InvalidInput, NotFound
+from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
 from events.sealing import public_key_text, seal
+from gateway.api_jobs import jobs_router
+from gateway.auth import User
 from gateway.bootstrap import Container
 from gateway.submit import Accepted, submit
-from store.identity import authenticate, authorize, role_of
+from store.identity import authorize, role_of
 from store.registries import (
     command_document,
     get_active,
@@ -46,7 +48,23 @@ class LinkBody(BaseModel):
     expires_at: datetime | None = None
 
 
-def _secret(body: LinkBody) -> str | None:
+class UpdateBody(BaseModel):
+    """Fields left out keep their value; the secret is write-only."""
+
+    model_config = ConfigDict(extra="forbid")
+    new_name: str | None = None
+    url: str | None = None
+    description: str | None = None
+    auth: Literal["anonymous", "basic", "oauth2"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    repositories: list[str] | None = Field(default=None, max_length=1000)
+    expires_at: datetime | None = None
+    expected_version: int | None = None
+
+
+def _secret(body: LinkBody | UpdateBody) -> str | None:
     """The one secret the auth type takes; the wrong kind is refused, not ignored."""
     if body.password is not None and body.token is not None:
         raise InvalidInput("give a password or a token, not both")
@@ -56,23 +74,6 @@ def _secret(body: LinkBody) -> str | None:
         raise InvalidInput("oauth2 auth takes a token, not a password")
     chosen = body.password or body.token
     return chosen.get_secret_value() if chosen is not None else None
-
-
-def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    if credentials is None:
-        raise Unauthenticated("an API token is required (Authorization: Bearer …)")
-    container: Container = request.app.state.container
-    with container.uow() as uow:
-        user = authenticate(uow.session, credentials.credentials)
-        if user is None:
-            raise Unauthenticated("the API token is not valid")
-        return user.name
-
-
-User = Annotated[str, Depends(current_user)]
 
 
 def create_app(container: Container) -> FastAPI:
@@ -134,6 +135,35 @@ def create_app(container: Container) -> FastAPI:
             sealed_secret=seal(secret, container.keys.public, project=project) if secret else None,
             repositories=tuple(body.repositories),
             expires_at=body.expires_at,
+        )
+        result = submit(
+            container,
+            command,
+            actor=user,
+            command_id=idempotency_key,
+            correlation_id=x_correlation_id,
+        )
+        return accepted(response, result)
+
+    @app.patch("/v1/projects/{project}/registries/{name}", status_code=202)
+    def update(
+        project: str,
+        name: str,
+        body: UpdateBody,
+        user: User,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header()] = None,
+        x_correlation_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        secret = _secret(body)
+        fields = body.model_dump(exclude={"password", "token"}, exclude_none=True)
+        if "repositories" in fields:
+            fields["repositories"] = tuple(fields["repositories"])
+        command = UpdateRegistry(
+            project=project,
+            name=name,
+            sealed_secret=seal(secret, container.keys.public, project=project) if secret else None,
+            **fields,
         )
         result = submit(
             container,
@@ -223,6 +253,7 @@ def create_app(container: Container) -> FastAPI:
                 document["registry"] = registry_document(registry) if registry else None
             return document
 
+    app.include_router(jobs_router(container))
     return app
 
 

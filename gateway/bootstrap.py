@@ -17,11 +17,12 @@ from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory, uow_factory
 from workers.deps import WorkerDeps
 from workers.guard import Guard
-from workers.guarded_http import make_client
+from workers.guarded_http import forbid_redirects, make_client
 
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection to a registry or webhook
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for any one read or write
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a catalog page of 1000 long names fits
+DEFAULT_MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024  # we read only the status of a webhook answer
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class Container:
             follow_redirects=True,
             headers={"User-Agent": "reglink/0.1"},
         )
+        webhook_http = forbid_redirects(
+            make_client(
+                guard,
+                timeout=httpx.Timeout(settings.webhook_deadline),
+                max_response_bytes=DEFAULT_MAX_WEBHOOK_RESPONSE_BYTES,
+                deadline=settings.webhook_deadline,
+                headers={"User-Agent": "reglink/0.1"},
+            )
+        )
         return WorkerDeps(
             uow=self.store.uow,
             broker=self.broker,
@@ -68,6 +78,8 @@ class Container:
             retry_backoff_ms=settings.retry_backoff_ms,
             crawl_concurrency=settings.crawl_concurrency,
             catalog_page_size=settings.catalog_page_size,
+            webhook_http=webhook_http,
+            delivery_attempts=settings.delivery_attempts,
         )
 
 

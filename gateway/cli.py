@@ -20,6 +20,8 @@ admin = typer.Typer(
     no_args_is_help=True, help="Projects and members (works on the store directly)."
 )
 app.add_typer(admin, name="admin")
+jobs = typer.Typer(no_args_is_help=True, help="Build jobs and the registries they use.")
+app.add_typer(jobs, name="jobs")
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Block until the command has an outcome.")]
@@ -152,6 +154,69 @@ def link(
         outcome = client.wait_for_verification(accepted["command_id"])
     except CommandRejected as exc:
         _fail(exc)
+    _finish(outcome, as_json)
+
+
+@app.command()
+def update(
+    project: str,
+    name: str,
+    new_name: Annotated[str | None, typer.Option("--name", help="Rename the registry.")] = None,
+    url: Annotated[str | None, typer.Option(help="A new registry URL.")] = None,
+    description: str | None = None,
+    auth: Annotated[str | None, typer.Option(help="anonymous, basic or oauth2")] = None,
+    username: str | None = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    token_stdin: Annotated[bool, typer.Option("--token-stdin")] = False,
+    repository: Annotated[
+        list[str] | None, typer.Option(help="Repositories to browse (replaces).")
+    ] = None,
+    expected_version: Annotated[
+        int | None, typer.Option(help="Refuse if the version moved on.")
+    ] = None,
+    wait: Wait = False,
+    as_json: Json = False,
+) -> None:
+    """Change a registry; new details are verified before they reach build jobs."""
+    body: dict[str, Any] = {
+        "new_name": new_name,
+        "url": url,
+        "description": description,
+        "auth": auth,
+        "username": username,
+        "repositories": repository,
+        "expected_version": expected_version,
+    }
+    if password_stdin:
+        body["password"] = _read_secret(True)
+    if token_stdin:
+        body["token"] = _read_secret(True)
+    body = {k: v for k, v in body.items() if v is not None}
+    path = f"/v1/projects/{project}/registries/{name}"
+    client = _client()
+    try:
+        before = client.request("GET", path)["version"]
+        accepted = client.request("PATCH", path, json=body)
+        if not wait:
+            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            return
+        outcome = client.wait_for_command(accepted["command_id"])
+        if outcome["status"] == "succeeded":
+            outcome["registry"] = client.poll(
+                f"/v1/commands/{accepted['command_id']}",
+                lambda doc: (
+                    (doc.get("registry") or {}).get("version", before) > before
+                    or (doc.get("registry") or {}).get("status") in ("update_failed", "failed")
+                ),
+                120,
+                "the update's verification",
+            )["registry"]
+    except CommandRejected as exc:
+        _fail(exc)
+    registry = outcome.get("registry") or {}
+    if registry.get("status") == "update_failed":
+        outcome["status"] = "failed"
+        outcome["error"] = {"code": registry["reason"], "message": registry["message"]}
     _finish(outcome, as_json)
 
 
@@ -311,6 +376,84 @@ def tags(project: str, name: str, repo: str, as_json: Json = False) -> None:
         for row in document["tags"]
     ]
     _emit(document, as_json, "\n".join(lines))
+
+
+@jobs.command("add")
+def jobs_add(
+    project: str,
+    job: str,
+    webhook: Annotated[str, typer.Option(help="Where deliveries go.")],
+    as_json: Json = False,
+) -> None:
+    """Register a build job; prints its signing secret (whsec_…) once."""
+    try:
+        document = _client().request(
+            "POST", f"/v1/projects/{project}/jobs", json={"name": job, "webhook": webhook}
+        )
+    except CommandRejected as exc:
+        _fail(exc)
+    _emit(document, as_json, f"job {job} added\nsecret: {document['secret']}")
+
+
+@jobs.command("use")
+def jobs_use(project: str, job: str, name: str, as_json: Json = False) -> None:
+    """Let a build job use a verified registry; it receives the current details at once."""
+    try:
+        document = _client().request("PUT", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
+    except CommandRejected as exc:
+        _fail(exc)
+    _emit(document, as_json, f"{job} uses {name} (version {document['version']})")
+
+
+@jobs.command("drop")
+def jobs_drop(project: str, job: str, name: str) -> None:
+    """Stop a build job from using a registry."""
+    try:
+        _client().request("DELETE", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
+    except CommandRejected as exc:
+        _fail(exc)
+    typer.echo(f"{job} no longer uses {name}")
+
+
+@jobs.command("list")
+def jobs_list(project: str, as_json: Json = False) -> None:
+    """List build jobs and the registries they use."""
+    try:
+        document = _client().request("GET", f"/v1/projects/{project}/jobs")
+    except CommandRejected as exc:
+        _fail(exc)
+    lines = []
+    for row in document["jobs"]:
+        uses = ", ".join(r["name"] for r in row["registries"]) or "-"
+        lines.append(f"{row['name']:20} {row['webhook']}  uses: {uses}")
+    _emit(document, as_json, "\n".join(lines))
+
+
+@jobs.command("deliveries")
+def jobs_deliveries(project: str, job: str, as_json: Json = False) -> None:
+    """A build job's deliveries, newest first, dead letters included."""
+    try:
+        document = _client().request("GET", f"/v1/projects/{project}/jobs/{job}/deliveries")
+    except CommandRejected as exc:
+        _fail(exc)
+    lines = [
+        f"{d['id']}  {d['registry']:16} v{d['version']:<4} {d['kind']:22} {d['status']:10} "
+        f"tries={d['attempts']} {d['last_error'] or ''}"
+        for d in document["deliveries"]
+    ]
+    _emit(document, as_json, "\n".join(lines))
+
+
+@jobs.command("redeliver")
+def jobs_redeliver(project: str, job: str, delivery_id: str) -> None:
+    """Send a dead delivery again."""
+    try:
+        _client().request(
+            "POST", f"/v1/projects/{project}/jobs/{job}/deliveries/{delivery_id}/retry"
+        )
+    except CommandRejected as exc:
+        _fail(exc)
+    typer.echo(f"delivery {delivery_id} queued again")
 
 
 def main() -> None:

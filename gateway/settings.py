@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     request_deadline: float = Field(
         60.0, gt=0, description="Seconds one outbound request may take in all, body included."
     )
+    delivery_attempts: int = Field(
+        8, ge=1, le=50, description="Webhook tries before a delivery is dead-lettered."
+    )
+    webhook_deadline: float = Field(
+        10.0, gt=0, description="Seconds one webhook POST may take in all."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."
     )

@@ -77,6 +77,8 @@ class Registry(SQLModel, table=True):
     tag_count: int | None = None
     crawl_error: str | None = None  # reason of the last failed crawl, cleared by a good one
     crawl_finished_at: datetime | None = None  # the last crawl's end, good or failed
+    pending_update_id: str | None = None  # the proposal being verified, if any
+    checked_at: datetime | None = None  # last periodic re-verification
 
 
 class CatalogRepository(SQLModel, table=True):
@@ -117,6 +119,28 @@ class Credential(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class RegistryUpdate(SQLModel, table=True):
+    """Proposed new details, verified before they replace the ones in force."""
+
+    __tablename__ = "registry_updates"
+    id: str = Field(primary_key=True)
+    registry_id: str = Field(foreign_key="registries.id", index=True)
+    base_version: int
+    name: str
+    url: str
+    description: str
+    auth: str
+    username: str | None = None
+    repositories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime | None = None
+    keep_secret: bool = False  # no new secret given: the stored one stays
+    wrapped_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    ciphertext: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = "pending"  # pending | applied | failed | superseded
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class BuildJob(SQLModel, table=True):
     __tablename__ = "build_jobs"
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_build_job_name"),)
@@ -136,6 +160,37 @@ class JobRegistry(SQLModel, table=True):
     job_id: str = Field(foreign_key="build_jobs.id", primary_key=True)
     registry_id: str = Field(foreign_key="registries.id", primary_key=True)
     delivered_version: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One webhook delivery to one build job; its id is the `webhook-id` on every try."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_job", "job_id", "created_at"),)
+    id: str = Field(primary_key=True)
+    job_id: str = Field(foreign_key="build_jobs.id")
+    registry_id: str = Field(foreign_key="registries.id", index=True)
+    kind: str  # updated | unlinked | credentials_failing | credentials_expiring
+    version: int
+    event_id: str
+    status: str = "pending"  # pending | delivered | superseded | dead
+    attempts: int = 0
+    last_error: str | None = None
+    last_status_code: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class DeliveryLease(SQLModel, table=True):
+    """Who is sending to a (job, registry) pair right now: one send at a time keeps
+    versions in order without holding a database lock across the HTTP call."""
+
+    __tablename__ = "delivery_leases"
+    job_id: str = Field(primary_key=True)
+    registry_id: str = Field(primary_key=True)
+    delivery_id: str
+    until: datetime
 
 
 class CommandRecord(SQLModel, table=True):

@@ -17,10 +17,13 @@ from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
 from events.envelope import parse_envelope
 from workers.commands import handle_command
 from workers.crawl import crawl_registry
+from workers.deliver import deliver
 from workers.deps import WorkerDeps
+from workers.fanout import fan_out
 from workers.relay import relay_once
-from workers.routes import CRAWL, VERIFY
+from workers.routes import CRAWL, DELIVER, FANOUT, VERIFY, VERIFY_UPDATE
 from workers.verify import verify_registry
+from workers.verify_update import verify_update
 
 DEFAULT_COMMAND_TIME_LIMIT_MS = 60_000  # a command is store work only
 DEFAULT_VERIFY_TIME_LIMIT_MS = 180_000  # a few requests, each with its own deadline
@@ -46,6 +49,19 @@ def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor
         """Verify a registry's URL and credentials; transient failures come back later."""
         verify_registry(parse_envelope(raw), deps, attempt())
         relay_once(deps.uow, deps.broker)
+
+    def verify_update_actor(raw: dict[str, Any]) -> None:
+        """Verify proposed new details; only verified ones go into force."""
+        verify_update(parse_envelope(raw), deps, attempt())
+        relay_once(deps.uow, deps.broker)
+
+    def fan_out_actor(raw: dict[str, Any]) -> None:
+        """One delivery per build job that uses the registry."""
+        fan_out(parse_envelope(raw), deps)
+
+    def deliver_actor(raw: dict[str, Any]) -> None:
+        """POST one signed delivery; its own retries live in the delivery row."""
+        deliver(parse_envelope(raw), deps)
 
     def crawl_actor(raw: dict[str, Any]) -> None:
         """Crawl a verified registry's catalog into a new snapshot."""
@@ -75,6 +91,29 @@ def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor
             time_limit=DEFAULT_CRAWL_TIME_LIMIT_MS,
             **safety,
         )(crawl_actor),
+        VERIFY_UPDATE[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=VERIFY_UPDATE[0],
+            queue_name=VERIFY_UPDATE[1],
+            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
+            **{**safety, "max_retries": deps.verify_attempts + 5},
+        )(verify_update_actor),
+        FANOUT[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=FANOUT[0],
+            queue_name=FANOUT[1],
+            time_limit=DEFAULT_COMMAND_TIME_LIMIT_MS,
+            **safety,
+        )(fan_out_actor),
+        DELIVER[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=DELIVER[0],
+            queue_name=DELIVER[1],
+            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
+            # lease waits and send retries both come back through Retry; the send count
+            # that dead-letters a delivery is kept in its row
+            **{**safety, "max_retries": 1000},
+        )(deliver_actor),
     }
 
 

@@ -1,4 +1,4 @@
-"""Command handlers: authorize, validate, change state and emit, in one transaction.
+"""Applying commands: authorize, validate, change state and emit, in one transaction.
 
 Every command is applied at most once, keyed by its id: the command record is locked
 first, and a record that already has an outcome means a redelivery, which changes
@@ -7,7 +7,6 @@ nothing.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import structlog
@@ -18,138 +17,24 @@ from events.errors import CommandRejected, Conflict, UnknownCommand
 from events.messages import (
     Command,
     CrawlRegistry,
-    CrawlRequested,
     LinkRegistry,
-    RegistryLinkRequested,
-    RegistryUnlinked,
     UnlinkRegistry,
+    UpdateRegistry,
 )
-from events.sealing import unseal
-from events.validation import host_port, validate_command
+from events.validation import validate_command
 from store import commands as records
-from store.credentials import destroy_secret, store_secret
-from store.identity import authorize
-from store.registries import VISIBLE_STATUSES, check_name_free, get_active
-from store.tables import Registry, utcnow
-from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
+from workers.link import link_registry, request_crawl
+from workers.unlink import unlink_registry
+from workers.update import update_registry
 
 log = structlog.get_logger(__name__)
-
-
-def link_registry(
-    command: LinkRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
-) -> str:
-    session = uow.session
-    project = authorize(session, command.project, envelope.actor, owner=True)
-    check_name_free(session, project, command.name)
-    secret = (
-        unseal(command.sealed_secret, deps.unsealing_keys, project=command.project)
-        if command.sealed_secret
-        else None
-    )
-    registry = Registry(
-        id=str(uuid.uuid4()),
-        project_id=project.id,
-        name=command.name,
-        active_name=command.name.lower(),
-        url=command.url,
-        description=command.description,
-        auth=command.auth,
-        username=command.username,
-        repositories=list(command.repositories),
-        expires_at=command.expires_at,
-    )
-    session.add(registry)
-    session.flush()  # a racing duplicate name fails here, as IntegrityError
-    if secret is not None:
-        store_secret(session, deps.box, registry.id, host_port(command.url)[0], secret)
-    subject = f"/projects/{project.name}/registries/{registry.name}"
-    uow.emit(
-        envelope.follow(
-            RegistryLinkRequested(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-                url=registry.url,
-            ),
-            subject=subject,
-        )
-    )
-    uow.audit(
-        "registry.link_requested",
-        actor=envelope.actor,
-        project_id=project.id,
-        target=registry.name,
-        command_id=envelope.commandid,
-        url=registry.url,
-        auth=registry.auth,
-        username=registry.username,
-    )
-    return registry.id
-
-
-def unlink_registry(
-    command: UnlinkRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
-) -> str:
-    """The registry leaves the project and its secret is destroyed with its data key."""
-    session = uow.session
-    project = authorize(session, command.project, envelope.actor, owner=True)
-    registry = get_active(session, project, command.name)
-    registry.status = "unlinked"
-    registry.active_name = None
-    registry.unlinked_at = registry.updated_at = utcnow()
-    session.add(registry)
-    destroy_secret(session, registry.id)
-    uow.emit(
-        envelope.follow(
-            RegistryUnlinked(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-            ),
-            subject=f"/projects/{project.name}/registries/{registry.name}",
-        )
-    )
-    uow.audit(
-        "registry.unlinked",
-        actor=envelope.actor,
-        project_id=project.id,
-        target=registry.name,
-        command_id=envelope.commandid,
-    )
-    return registry.id
-
-
-def crawl_registry(
-    command: CrawlRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
-) -> str:
-    """Members may ask for a fresh catalog; only a verified registry can be crawled."""
-    session = uow.session
-    project = authorize(session, command.project, envelope.actor, owner=command.OWNER_ONLY)
-    registry = get_active(session, project, command.name)
-    if registry.status not in VISIBLE_STATUSES:
-        raise Conflict(f"registry {registry.name!r} is {registry.status}, not verified")
-    uow.emit(
-        envelope.follow(
-            CrawlRequested(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-            ),
-            subject=f"/projects/{project.name}/registries/{registry.name}",
-        )
-    )
-    return registry.id
-
 
 HANDLERS: dict[type[Command], Any] = {
     LinkRegistry: link_registry,
     UnlinkRegistry: unlink_registry,
-    CrawlRegistry: crawl_registry,
+    CrawlRegistry: request_crawl,
+    UpdateRegistry: update_registry,
 }
 
 

@@ -17,6 +17,7 @@ DEFAULT_VERIFY_ATTEMPTS = 5  # transient failures are retried this many times in
 DEFAULT_RETRY_BACKOFF_MS = 1_000  # first retry delay; doubles each time
 DEFAULT_MAX_RETRY_DELAY_MS = 300_000  # the most a Retry-After may make us wait
 DEFAULT_CRAWL_CONCURRENCY = 4  # requests in flight per registry during a crawl
+DEFAULT_DELIVERY_ATTEMPTS = 8  # webhook tries before a delivery is dead-lettered
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,18 @@ class WorkerDeps:
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     crawl_concurrency: int = DEFAULT_CRAWL_CONCURRENCY
     catalog_page_size: int = DEFAULT_PAGE_SIZE
+    webhook_http: httpx.Client | None = None  # guarded; never follows redirects
+    delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
 
     def registry_client(self, url: str, credentials: Credentials) -> RegistryClient:
         if self.http is None:
             raise RuntimeError("this process was built without an outbound HTTP client")
         return RegistryClient(self.http, url, credentials, page_size=self.catalog_page_size)
+
+    def webhook_client(self) -> httpx.Client:
+        if self.webhook_http is None:
+            raise RuntimeError("this process was built without a webhook HTTP client")
+        return self.webhook_http
 
     def retry_delay_ms(self, attempt: int, retry_after: float | None = None) -> int:
         """Exponential backoff with the server's Retry-After as a floor."""

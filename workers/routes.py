@@ -11,8 +11,15 @@ from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
 from events.messages import (
     CatalogCrawled,
     CrawlRequested,
+    CredentialsExpiring,
+    CredentialsFailing,
+    DeliverWebhook,
+    JobSubscribed,
     RegistryLinkRequested,
     RegistryUnlinked,
+    RegistryUpdated,
+    RegistryUpdateFailed,
+    RegistryUpdateRequested,
     RegistryVerificationFailed,
     RegistryVerified,
 )
@@ -23,6 +30,9 @@ COMMAND_ROUTE: Route = (COMMAND_ACTOR, COMMANDS_QUEUE)
 
 VERIFY: Route = ("verify_registry", "verify")
 CRAWL: Route = ("crawl_registry", "crawl")
+VERIFY_UPDATE: Route = ("verify_update", "verify")
+FANOUT: Route = ("fan_out", "fanout")
+DELIVER: Route = ("deliver_webhook", "deliveries")  # enqueued by the fan-out, not the relay
 
 EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
     RegistryLinkRequested.TYPE: (VERIFY,),
@@ -30,5 +40,12 @@ EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
     RegistryVerificationFailed.TYPE: (),
     CrawlRequested.TYPE: (CRAWL,),
     CatalogCrawled.TYPE: (),
-    RegistryUnlinked.TYPE: (),
+    RegistryUpdateRequested.TYPE: (VERIFY_UPDATE,),
+    RegistryUpdated.TYPE: (FANOUT, CRAWL),
+    RegistryUpdateFailed.TYPE: (),
+    RegistryUnlinked.TYPE: (FANOUT,),
+    JobSubscribed.TYPE: (FANOUT,),
+    CredentialsFailing.TYPE: (FANOUT,),
+    CredentialsExpiring.TYPE: (FANOUT,),
+    DeliverWebhook.TYPE: (DELIVER,),  # a dead delivery retried by hand
 }

@@ -46,6 +46,13 @@ def upgrade() -> None:
     sa.Column('finished_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('delivery_leases',
+    sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('registry_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('delivery_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('job_id', 'registry_id')
+    )
     op.create_table('outbox',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -144,6 +151,8 @@ def upgrade() -> None:
     sa.Column('tag_count', sa.Integer(), nullable=True),
     sa.Column('crawl_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('crawl_finished_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('pending_update_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('checked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('project_id', 'active_name', name='uq_registry_active_name')
@@ -191,20 +200,74 @@ def upgrade() -> None:
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credentials_registry_id'), ['registry_id'], unique=True)
 
+    op.create_table('deliveries',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('registry_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('last_status_code', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('delivered_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['job_id'], ['build_jobs.id'], ),
+    sa.ForeignKeyConstraint(['registry_id'], ['registries.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_deliveries_job', ['job_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deliveries_registry_id'), ['registry_id'], unique=False)
+
     op.create_table('job_registries',
     sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('registry_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('delivered_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['build_jobs.id'], ),
     sa.ForeignKeyConstraint(['registry_id'], ['registries.id'], ),
     sa.PrimaryKeyConstraint('job_id', 'registry_id')
     )
+    op.create_table('registry_updates',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('registry_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('base_version', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('auth', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('username', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('repositories', sa.JSON(), nullable=False),
+    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('keep_secret', sa.Boolean(), nullable=False),
+    sa.Column('wrapped_key', sa.Text(), nullable=True),
+    sa.Column('ciphertext', sa.Text(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['registry_id'], ['registries.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('registry_updates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registry_updates_registry_id'), ['registry_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('registry_updates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_updates_registry_id'))
+
+    op.drop_table('registry_updates')
     op.drop_table('job_registries')
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deliveries_registry_id'))
+        batch_op.drop_index('ix_deliveries_job')
+
+    op.drop_table('deliveries')
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_credentials_registry_id'))
 
@@ -245,6 +308,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_created_at'))
 
     op.drop_table('outbox')
+    op.drop_table('delivery_leases')
     op.drop_table('commands')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_project_id'))

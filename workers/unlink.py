@@ -1,0 +1,70 @@
+"""Unlink: the registry leaves the project at once, its secret and catalog are destroyed,
+and the build jobs that used it are told to drop it (the fan-out reads the uses)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from events.envelope import Envelope
+from events.errors import Conflict
+from events.messages import RegistryUnlinked, UnlinkRegistry
+from store.credentials import destroy_secret
+from store.identity import authorize
+from store.registries import get_active
+from store.tables import BuildJob, CatalogRepository, CatalogTag, JobRegistry, utcnow
+from store.uow import UnitOfWork
+from workers.deps import WorkerDeps
+from workers.update import supersede_pending
+
+
+def unlink_registry(
+    command: UnlinkRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
+) -> str:
+    session = uow.session
+    project = authorize(session, command.project, envelope.actor, owner=True)
+    registry = get_active(session, project, command.name)
+    users = list(
+        session.exec(
+            select(BuildJob.name)
+            .join(JobRegistry, col(JobRegistry.job_id) == col(BuildJob.id))
+            .where(JobRegistry.registry_id == registry.id)
+            .order_by(col(BuildJob.name))
+        )
+    )
+    if users and not command.force:
+        raise Conflict(
+            f"registry {registry.name!r} is used by build jobs {', '.join(users)}; "
+            "unlink with --force to revoke it from them"
+        )
+    supersede_pending(session, registry)
+    registry.status = "unlinked"
+    registry.active_name = None
+    registry.version += 1  # the revocation is the newest version build jobs will see
+    registry.catalog_generation = None
+    registry.unlinked_at = registry.updated_at = utcnow()
+    session.add(registry)
+    destroy_secret(session, registry.id)
+    for table in (CatalogTag, CatalogRepository):
+        session.execute(delete(table).where(col(table.registry_id) == registry.id))
+    uow.emit(
+        envelope.follow(
+            RegistryUnlinked(
+                project=project.name,
+                registry_id=registry.id,
+                name=registry.name,
+                version=registry.version,
+            ),
+            subject=f"/projects/{project.name}/registries/{registry.name}",
+        )
+    )
+    uow.audit(
+        "registry.unlinked",
+        actor=envelope.actor,
+        project_id=project.id,
+        target=registry.name,
+        command_id=envelope.commandid,
+        version=registry.version,
+        jobs=users,
+    )
+    return registry.id

@@ -1,0 +1,170 @@
+"""Update: new details are verified before they replace the ones in force.
+
+While a proposal is being verified, and if it fails, the last verified details stay in
+force and nothing reaches build jobs. A registry that never passed verification has
+nothing to protect, so its update applies at once and is verified as a new link.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from sqlmodel import Session
+
+from events.envelope import Envelope
+from events.errors import Conflict, InvalidInput
+from events.messages import RegistryLinkRequested, RegistryUpdateRequested, UpdateRegistry
+from events.sealing import unseal
+from events.validation import check_auth, host_port
+from store.credentials import destroy_secret, store_secret
+from store.identity import authorize
+from store.registries import check_name_free, get_active
+from store.tables import Registry, RegistryUpdate, utcnow
+from store.uow import UnitOfWork
+from workers.deps import WorkerDeps
+
+
+def supersede_pending(session: Session, registry: Registry) -> None:
+    """Drop a proposal still waiting for verification, and its secret with it."""
+    if registry.pending_update_id is None:
+        return
+    proposal = session.get(RegistryUpdate, registry.pending_update_id)
+    if proposal is not None and proposal.status == "pending":
+        shred(proposal, "superseded")
+        session.add(proposal)
+    registry.pending_update_id = None
+
+
+def shred(proposal: RegistryUpdate, status: str, reason: str | None = None) -> None:
+    proposal.status, proposal.reason = status, reason
+    proposal.wrapped_key = proposal.ciphertext = None
+
+
+def update_registry(
+    command: UpdateRegistry, envelope: Envelope, uow: UnitOfWork, deps: WorkerDeps
+) -> str:
+    session = uow.session
+    project = authorize(session, command.project, envelope.actor, owner=True)
+    registry = get_active(session, project, command.name)
+    if command.expected_version is not None and command.expected_version != registry.version:
+        raise Conflict(
+            f"registry {registry.name!r} is at version {registry.version}, "
+            f"not {command.expected_version}; reload and try again"
+        )
+    if registry.status == "pending":
+        raise Conflict(f"registry {registry.name!r} is still being verified; try again shortly")
+    name = command.new_name or registry.name
+    if name.lower() != registry.active_name:
+        check_name_free(session, project, name)
+    url = command.url or registry.url
+    auth = command.auth or registry.auth
+    username = command.username if command.username is not None else registry.username
+    if auth == "anonymous" and command.username is None:
+        username = None
+    secret = (
+        unseal(command.sealed_secret, deps.unsealing_keys, project=command.project)
+        if command.sealed_secret
+        else None
+    )
+    keep_secret = secret is None and auth != "anonymous"
+    if keep_secret and (host_port(url)[0] != host_port(registry.url)[0] or auth != registry.auth):
+        raise InvalidInput(
+            "a new host or auth type needs the credentials entered again: "
+            "stored credentials are never sent to a host they were not entered for"
+        )
+    check_auth(auth, username, secret is not None or keep_secret, require_secret=True)
+    details = {
+        "name": name,
+        "url": url,
+        "description": (
+            command.description if command.description is not None else registry.description
+        ),
+        "auth": auth,
+        "username": username,
+        "repositories": (
+            list(command.repositories)
+            if command.repositories is not None
+            else list(registry.repositories)
+        ),
+        "expires_at": command.expires_at or registry.expires_at,
+    }
+    supersede_pending(session, registry)
+    subject = f"/projects/{project.name}/registries/{registry.name}"
+    if registry.status == "failed":
+        _apply_unverified(uow, deps, registry, details, secret, keep_secret)
+        uow.emit(
+            envelope.follow(
+                RegistryLinkRequested(
+                    project=project.name,
+                    registry_id=registry.id,
+                    name=registry.name,
+                    version=registry.version,
+                    url=registry.url,
+                ),
+                subject=subject,
+            )
+        )
+    else:
+        proposal = RegistryUpdate(
+            id=str(uuid.uuid4()),
+            registry_id=registry.id,
+            base_version=registry.version,
+            keep_secret=keep_secret,
+            **details,  # type: ignore[arg-type]
+        )
+        if secret is not None:
+            sealed = deps.box.encrypt(secret)
+            proposal.wrapped_key, proposal.ciphertext = sealed.wrapped_key, sealed.ciphertext
+        session.add(proposal)
+        session.flush()
+        registry.pending_update_id = proposal.id
+        session.add(registry)
+        uow.emit(
+            envelope.follow(
+                RegistryUpdateRequested(
+                    project=project.name,
+                    registry_id=registry.id,
+                    name=registry.name,
+                    version=registry.version,
+                    update_id=proposal.id,
+                ),
+                subject=subject,
+            )
+        )
+    uow.audit(
+        "registry.update_requested",
+        actor=envelope.actor,
+        project_id=project.id,
+        target=registry.name,
+        command_id=envelope.commandid,
+        changes=sorted(
+            k
+            for k, v in command.model_dump(exclude_none=True).items()
+            if k not in ("project", "name", "sealed_secret", "expected_version")
+        )
+        + (["secret"] if secret is not None else []),
+    )
+    return registry.id
+
+
+def _apply_unverified(
+    uow: UnitOfWork,
+    deps: WorkerDeps,
+    registry: Registry,
+    details: Mapping[str, object],
+    secret: str | None,
+    keep_secret: bool,
+) -> None:
+    for key, value in details.items():
+        setattr(registry, key, value)
+    registry.active_name = registry.name.lower()
+    registry.version += 1
+    registry.status, registry.reason, registry.message = "pending", None, None
+    registry.updated_at = utcnow()
+    uow.session.add(registry)
+    if not keep_secret:
+        destroy_secret(uow.session, registry.id)
+        uow.session.flush()
+        if secret is not None:
+            store_secret(uow.session, deps.box, registry.id, host_port(registry.url)[0], secret)
