@@ -150,6 +150,12 @@ class CredentialsFailing(RegistryEvent):
     message: str
 
 
+class RecheckRequested(RegistryEvent):
+    """The scheduler asks for the details in force to be checked again."""
+
+    TYPE = "reglink.registry.recheck_requested"
+
+
 class CredentialsExpiring(RegistryEvent):
     TYPE = "reglink.registry.credentials_expiring"
     expires_at: datetime
@@ -183,6 +189,7 @@ EVENT_TYPES: dict[str, type[RegistryEvent]] = {
         JobSubscribed,
         CredentialsFailing,
         CredentialsExpiring,
+        RecheckRequested,
     )
 }
 MESSAGE_TYPES: dict[str, type[Message]] = {

@@ -80,6 +80,7 @@ class Container:
             catalog_page_size=settings.catalog_page_size,
             webhook_http=webhook_http,
             delivery_attempts=settings.delivery_attempts,
+            expiry_warning_s=settings.expiry_warning,
         )
 
 

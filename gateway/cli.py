@@ -70,6 +70,14 @@ def worker(processes: int = 1, threads: int = 4) -> None:
     run_worker(_settings(), processes, threads)
 
 
+@app.command()
+def scheduler() -> None:
+    """Ask for re-verifications and re-crawls as they fall due."""
+    from gateway.runners import run_scheduler
+
+    run_scheduler(_settings())
+
+
 @admin.command("create-project")
 def create_project(
     project: str,
@@ -129,6 +137,9 @@ def link(
     repository: Annotated[
         list[str] | None, typer.Option(help="A repository to browse (repeatable).")
     ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="When the secret expires (ISO 8601).")
+    ] = None,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
@@ -140,6 +151,7 @@ def link(
         "auth": auth,
         "username": username,
         "repositories": repository or [],
+        "expires_at": expires_at,
     }
     if password_stdin:
         body["password"] = _read_secret(True)
@@ -174,6 +186,9 @@ def update(
     expected_version: Annotated[
         int | None, typer.Option(help="Refuse if the version moved on.")
     ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="When the secret expires (ISO 8601).")
+    ] = None,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
@@ -186,6 +201,7 @@ def update(
         "username": username,
         "repositories": repository,
         "expected_version": expected_version,
+        "expires_at": expires_at,
     }
     if password_stdin:
         body["password"] = _read_secret(True)

@@ -8,15 +8,18 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import dramatiq
 import structlog
 import uvicorn
+from sqlalchemy.exc import OperationalError
 
 from gateway.api import create_app
-from gateway.bootstrap import Container, bootstrap
+from gateway.bootstrap import Container, bootstrap, bootstrap_store
 from gateway.logs import configure_logging
 from gateway.settings import Settings
+from store.schedule import claim_due
 from workers.actors import consumed_queues, declare_actors
 from workers.relay import run_relay
 
@@ -95,17 +98,43 @@ def run_worker(settings: Settings, processes: int, threads: int) -> None:
         child.join()
 
 
+def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Ask for re-verification and re-crawls as they fall due; several schedulers may run
+    (rows are claimed), and a restarted one simply carries on."""
+    if stop is None:
+        configure_logging(settings.log_format, settings.log_level)
+        stop = _stop_on_signal()
+    store = bootstrap_store(settings)
+    recheck = timedelta(seconds=settings.recheck_interval)
+    recrawl = timedelta(seconds=settings.recrawl_interval)
+    log.info("scheduler.started", tick=settings.scheduler_tick)
+    while not stop.is_set():
+        try:
+            with store.uow() as uow:
+                rechecks, crawls = claim_due(uow, recheck, recrawl)
+                uow.commit()
+            if rechecks or crawls:
+                log.info("scheduler.claimed", rechecks=rechecks, crawls=crawls)
+        except OperationalError as exc:
+            log.warning("scheduler.pass_failed", error=type(exc).__name__)
+        stop.wait(settings.scheduler_tick)
+
+
 def _worker_process(settings: Settings, threads: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
     with running_workers(bootstrap(settings), threads):
         _wait_for_signal()
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    return stop
+
+
+def _wait_for_signal() -> None:
+    _stop_on_signal().wait()
 
 
 def _require_redis(settings: Settings, what: str) -> None:

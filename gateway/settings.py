@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     webhook_deadline: float = Field(
         10.0, gt=0, description="Seconds one webhook POST may take in all."
     )
+    recheck_interval: float = Field(
+        3600, gt=0, description="Seconds between re-verifications of a linked registry."
+    )
+    recrawl_interval: float = Field(
+        21600, gt=0, description="Seconds between scheduled crawls of a registry's catalog."
+    )
+    expiry_warning: float = Field(
+        7 * 86400, ge=0, description="Seconds before a credential's expiry it turns `expiring`."
+    )
+    scheduler_tick: float = Field(10, gt=0, description="Seconds between scheduler passes.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."
     )

@@ -78,7 +78,8 @@ class Registry(SQLModel, table=True):
     crawl_error: str | None = None  # reason of the last failed crawl, cleared by a good one
     crawl_finished_at: datetime | None = None  # the last crawl's end, good or failed
     pending_update_id: str | None = None  # the proposal being verified, if any
-    checked_at: datetime | None = None  # last periodic re-verification
+    checked_at: datetime | None = None  # last periodic re-verification asked for
+    crawl_requested_at: datetime | None = None  # last scheduled crawl asked for
 
 
 class CatalogRepository(SQLModel, table=True):

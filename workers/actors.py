@@ -20,8 +20,9 @@ from workers.crawl import crawl_registry
 from workers.deliver import deliver
 from workers.deps import WorkerDeps
 from workers.fanout import fan_out
+from workers.recheck import recheck_registry
 from workers.relay import relay_once
-from workers.routes import CRAWL, DELIVER, FANOUT, VERIFY, VERIFY_UPDATE
+from workers.routes import CRAWL, DELIVER, FANOUT, RECHECK, VERIFY, VERIFY_UPDATE
 from workers.verify import verify_registry
 from workers.verify_update import verify_update
 
@@ -53,6 +54,11 @@ def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor
     def verify_update_actor(raw: dict[str, Any]) -> None:
         """Verify proposed new details; only verified ones go into force."""
         verify_update(parse_envelope(raw), deps, attempt())
+        relay_once(deps.uow, deps.broker)
+
+    def recheck_actor(raw: dict[str, Any]) -> None:
+        """Check that the details in force still work (scheduled)."""
+        recheck_registry(parse_envelope(raw), deps, attempt())
         relay_once(deps.uow, deps.broker)
 
     def fan_out_actor(raw: dict[str, Any]) -> None:
@@ -98,6 +104,13 @@ def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor
             time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
             **{**safety, "max_retries": deps.verify_attempts + 5},
         )(verify_update_actor),
+        RECHECK[0]: dramatiq.actor(
+            broker=broker,
+            actor_name=RECHECK[0],
+            queue_name=RECHECK[1],
+            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
+            **{**safety, "max_retries": deps.verify_attempts + 5},
+        )(recheck_actor),
         FANOUT[0]: dramatiq.actor(
             broker=broker,
             actor_name=FANOUT[0],

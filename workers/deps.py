@@ -35,6 +35,7 @@ class WorkerDeps:
     catalog_page_size: int = DEFAULT_PAGE_SIZE
     webhook_http: httpx.Client | None = None  # guarded; never follows redirects
     delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
+    expiry_warning_s: float = 7 * 86400  # credentials expiring within this turn `expiring`
 
     def registry_client(self, url: str, credentials: Credentials) -> RegistryClient:
         if self.http is None:

@@ -15,6 +15,7 @@ from events.messages import (
     CredentialsFailing,
     DeliverWebhook,
     JobSubscribed,
+    RecheckRequested,
     RegistryLinkRequested,
     RegistryUnlinked,
     RegistryUpdated,
@@ -32,6 +33,7 @@ VERIFY: Route = ("verify_registry", "verify")
 CRAWL: Route = ("crawl_registry", "crawl")
 VERIFY_UPDATE: Route = ("verify_update", "verify")
 FANOUT: Route = ("fan_out", "fanout")
+RECHECK: Route = ("recheck_registry", "verify")
 DELIVER: Route = ("deliver_webhook", "deliveries")  # enqueued by the fan-out, not the relay
 
 EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
@@ -47,5 +49,6 @@ EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
     JobSubscribed.TYPE: (FANOUT,),
     CredentialsFailing.TYPE: (FANOUT,),
     CredentialsExpiring.TYPE: (FANOUT,),
-    DeliverWebhook.TYPE: (DELIVER,),  # a dead delivery retried by hand
+    DeliverWebhook.TYPE: (DELIVER,),
+    RecheckRequested.TYPE: (RECHECK,),  # a dead delivery retried by hand
 }

@@ -153,6 +153,7 @@ def upgrade() -> None:
     sa.Column('crawl_finished_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('pending_update_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('checked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('crawl_requested_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('project_id', 'active_name', name='uq_registry_active_name')
