@@ -96,7 +96,7 @@ def enqueue_many(
                 broker.broker_id,
                 broker.heartbeat_timeout,
                 broker.dead_message_ttl,
-                False,  # no maintenance inside a batch; the consumers do it
+                0,  # no maintenance inside a batch; the consumers do it
                 broker._max_unpack_size(),
                 message.options["redis_message_id"],
                 message.encode(),

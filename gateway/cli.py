@@ -63,11 +63,18 @@ def api(host: str = "127.0.0.1", port: int = 8080) -> None:
 
 
 @app.command()
-def worker(processes: int = 1, threads: int = 4) -> None:
+def worker(
+    processes: int = 1,
+    threads: int = 4,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to consume (default: all).")
+    ] = None,
+) -> None:
     """Workers and the outbox relay (needs REGLINK_REDIS_URL)."""
     from gateway.runners import run_worker
 
-    run_worker(_settings(), processes, threads)
+    chosen = {q.strip() for q in queues.split(",") if q.strip()} if queues else None
+    run_worker(_settings(), processes, threads, chosen)
 
 
 @app.command()

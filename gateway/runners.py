@@ -78,14 +78,16 @@ def run_api(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(create_app(bootstrap(settings)), host=host, port=port, log_config=None)
 
 
-def run_worker(settings: Settings, processes: int, threads: int) -> None:
+def run_worker(
+    settings: Settings, processes: int, threads: int, queues: set[str] | None = None
+) -> None:
     _require_redis(settings, "worker")
     if processes <= 1:
-        _worker_process(settings, threads)
+        _worker_process(settings, threads, queues)
         return
     children = [
         multiprocessing.get_context("spawn").Process(
-            target=_worker_process, args=(settings, threads), name=f"reglink-worker-{i}"
+            target=_worker_process, args=(settings, threads, queues), name=f"reglink-worker-{i}"
         )
         for i in range(processes)
     ]
@@ -120,9 +122,9 @@ def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> No
         stop.wait(settings.scheduler_tick)
 
 
-def _worker_process(settings: Settings, threads: int) -> None:
+def _worker_process(settings: Settings, threads: int, queues: set[str] | None = None) -> None:
     configure_logging(settings.log_format, settings.log_level)
-    with running_workers(bootstrap(settings), threads):
+    with running_workers(bootstrap(settings), threads, queues):
         _wait_for_signal()
 
 
