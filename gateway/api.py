@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from events.errors import CommandRejected, InvalidInput, NotFound
 from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
 from events.sealing import public_key_text, seal
+from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
 from gateway.auth import User
 from gateway.bootstrap import Container
@@ -102,10 +103,6 @@ def create_app(container: Container) -> FastAPI:
         response.status_code = 202
         response.headers["Location"] = f"/v1/commands/{result.command_id}"
         return {"command_id": result.command_id, "status": result.status}
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.get("/v1/keys/sealing")
     def sealing_key() -> dict[str, str]:
@@ -254,6 +251,7 @@ def create_app(container: Container) -> FastAPI:
             return document
 
     app.include_router(jobs_router(container))
+    app.include_router(health_router(container))
     return app
 
 

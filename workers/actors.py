@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+import structlog
 from dramatiq.middleware import CurrentMessage
 
 from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
@@ -20,6 +21,7 @@ from workers.crawl import crawl_registry
 from workers.deliver import deliver
 from workers.deps import WorkerDeps
 from workers.fanout import fan_out
+from workers.metrics import Metrics
 from workers.recheck import recheck_registry
 from workers.relay import relay_once
 from workers.routes import CRAWL, DELIVER, FANOUT, RECHECK, VERIFY, VERIFY_UPDATE
@@ -39,40 +41,57 @@ def attempt() -> int:
     return int(message.options.get("retries", 0)) if message is not None else 0
 
 
+def journey(raw: Any, actor: str) -> Any:
+    """Bind the message's command and correlation ids to every log line it causes."""
+    ids = raw if isinstance(raw, dict) else {}
+    return structlog.contextvars.bound_contextvars(
+        command_id=ids.get("commandid"), correlation_id=ids.get("correlationid"), actor=actor
+    )
+
+
 def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
+    broker.add_middleware(Metrics())
+
     def command_actor(raw: dict[str, Any]) -> None:
         """Apply a command, then publish what it caused without waiting for the relay's poll.
         Rejections are outcomes, not errors: only store or broker failures are retried."""
-        handle_command(raw, deps)
-        relay_once(deps.uow, deps.broker)
+        with journey(raw, "command"):
+            handle_command(raw, deps)
+            relay_once(deps.uow, deps.broker)
 
     def verify_actor(raw: dict[str, Any]) -> None:
         """Verify a registry's URL and credentials; transient failures come back later."""
-        verify_registry(parse_envelope(raw), deps, attempt())
-        relay_once(deps.uow, deps.broker)
+        with journey(raw, "verify"):
+            verify_registry(parse_envelope(raw), deps, attempt())
+            relay_once(deps.uow, deps.broker)
 
     def verify_update_actor(raw: dict[str, Any]) -> None:
         """Verify proposed new details; only verified ones go into force."""
-        verify_update(parse_envelope(raw), deps, attempt())
-        relay_once(deps.uow, deps.broker)
+        with journey(raw, "verify_update"):
+            verify_update(parse_envelope(raw), deps, attempt())
+            relay_once(deps.uow, deps.broker)
 
     def recheck_actor(raw: dict[str, Any]) -> None:
         """Check that the details in force still work (scheduled)."""
-        recheck_registry(parse_envelope(raw), deps, attempt())
-        relay_once(deps.uow, deps.broker)
+        with journey(raw, "recheck"):
+            recheck_registry(parse_envelope(raw), deps, attempt())
+            relay_once(deps.uow, deps.broker)
 
     def fan_out_actor(raw: dict[str, Any]) -> None:
         """One delivery per build job that uses the registry."""
-        fan_out(parse_envelope(raw), deps)
+        with journey(raw, "fan_out"):
+            fan_out(parse_envelope(raw), deps)
 
     def deliver_actor(raw: dict[str, Any]) -> None:
         """POST one signed delivery; its own retries live in the delivery row."""
-        deliver(parse_envelope(raw), deps)
+        with journey(raw, "deliver"):
+            deliver(parse_envelope(raw), deps)
 
     def crawl_actor(raw: dict[str, Any]) -> None:
         """Crawl a verified registry's catalog into a new snapshot."""
-        crawl_registry(parse_envelope(raw), deps, attempt())
-        relay_once(deps.uow, deps.broker)
+        with journey(raw, "crawl"):
+            crawl_registry(parse_envelope(raw), deps, attempt())
+            relay_once(deps.uow, deps.broker)
 
     safety: dict[str, Any] = {"max_retries": 10, "min_backoff": 500, "max_backoff": 60_000}
     return {

@@ -25,6 +25,7 @@ from store.inbox import first_time
 from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from workers.deps import WorkerDeps
 from workers.errors import OutboundError, RateLimited, RepositoryNotFound
+from workers.metrics import CRAWL_DURATION
 from workers.registry_client import Manifest, RegistryClient
 from workers.verify import Target, load_target
 
@@ -159,6 +160,7 @@ def crawl_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> Ca
                 tags += write_page(deps, target.registry_id, generation, page)
                 repositories += len(page)
     except OutboundError as exc:
+        CRAWL_DURATION.labels(exc.reason).observe(time.monotonic() - started)
         _drop_generation(deps, target.registry_id, generation)
         if exc.transient and attempt + 1 < DEFAULT_CRAWL_ATTEMPTS:
             delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
@@ -167,6 +169,7 @@ def crawl_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> Ca
         bound.warning("crawl.failed", reason=exc.reason, error=str(exc))
         return None
     crawled = _switch_generation(deps, envelope, target, generation, repositories, tags)
+    CRAWL_DURATION.labels("crawled").observe(time.monotonic() - started)
     bound.info(
         "crawl.finished",
         repositories=repositories,

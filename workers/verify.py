@@ -7,6 +7,7 @@ is still the version that asked.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import dramatiq
@@ -24,6 +25,7 @@ from store.inbox import first_time, seen
 from store.tables import Project, Registry, utcnow
 from workers.deps import WorkerDeps
 from workers.errors import CatalogUnsupported, OutboundError
+from workers.metrics import VERIFY_DURATION
 from workers.registry_client import Credentials, RegistryClient
 
 log = structlog.get_logger(__name__)
@@ -101,10 +103,13 @@ def verify_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> s
         "version": target.version,
     }
     outcome: RegistryVerified | RegistryVerificationFailed
+    started = time.perf_counter()
     try:
         catalog = check_registry(deps.registry_client(target.url, target.credentials))
         outcome = RegistryVerified(**common, catalog=catalog)  # type: ignore[arg-type]
+        VERIFY_DURATION.labels("verified").observe(time.perf_counter() - started)
     except OutboundError as exc:
+        VERIFY_DURATION.labels(exc.reason).observe(time.perf_counter() - started)
         if exc.transient and attempt + 1 < deps.verify_attempts:
             delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
             bound.warning("verify.retrying", reason=exc.reason, delay_ms=delay)

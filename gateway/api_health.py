@@ -1,0 +1,89 @@
+"""Health, readiness and Prometheus metrics: what load balancers, compose health checks
+and Prometheus ask the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import REGISTRY as PROCESS_REGISTRY
+from sqlalchemy import func, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
+
+from gateway.bootstrap import Container
+from store.tables import Delivery, Registry
+
+
+def health_router(container: Container) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is up; says nothing of what it depends on."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz(response: Response) -> dict[str, Any]:
+        """Ready when the database and the broker both answer."""
+        checks = {"database": _database_ok(container), "broker": _broker_ok(container)}
+        response.status_code = 200 if all(checks.values()) else 503
+        return {"status": "ok" if all(checks.values()) else "unavailable", "checks": checks}
+
+    @router.get("/metrics")
+    def metrics() -> Response:
+        """Store-derived gauges (registries by status, deliveries by outcome, queue depth),
+        plus the counters of any actors running in this process (`reglink up`)."""
+        registry = CollectorRegistry()
+        by_status = Gauge(
+            "reglink_registries", "Registries by status", ["status"], registry=registry
+        )
+        deliveries = Gauge(
+            "reglink_deliveries", "Deliveries by status", ["status"], registry=registry
+        )
+        depth = Gauge(
+            "reglink_queue_messages",
+            "Broker messages by queue and state",
+            ["queue", "state"],
+            registry=registry,
+        )
+        with container.uow() as uow:
+            for status, count in uow.session.exec(
+                select(Registry.status, func.count()).group_by(Registry.status)
+            ):
+                by_status.labels(status).set(count)
+            for status, count in uow.session.exec(
+                select(Delivery.status, func.count()).group_by(Delivery.status)
+            ):
+                deliveries.labels(status).set(count)
+        from gateway.ops import queue_stats
+
+        for row in queue_stats(container.broker):
+            for state in ("ready", "delayed", "in_flight", "dead"):
+                depth.labels(row["queue"], state).set(row[state])
+        body = generate_latest(registry) + generate_latest(PROCESS_REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _database_ok(container: Container) -> bool:
+    try:
+        with container.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
+
+
+def _broker_ok(container: Container) -> bool:
+    broker = container.broker
+    if not isinstance(broker, RedisBroker):
+        return True  # in-process: up as long as this process is
+    try:
+        return bool(broker.client.ping())
+    except redis.RedisError:
+        return False

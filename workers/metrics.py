@@ -1,0 +1,68 @@
+"""Worker metrics (Prometheus): messages processed, failed and retried per actor, and how
+long they take. A dramatiq middleware, so every actor is counted the same way."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "reglink_messages_total", "Messages processed, by actor and outcome", ["actor", "outcome"]
+)
+DURATION = Histogram(
+    "reglink_message_duration_seconds",
+    "Time spent processing one message, by actor",
+    ["actor"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+VERIFY_DURATION = Histogram(
+    "reglink_verification_duration_seconds", "Time one registry verification took", ["outcome"]
+)
+CRAWL_DURATION = Histogram(
+    "reglink_crawl_duration_seconds",
+    "Time one catalog crawl took",
+    ["outcome"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+)
+
+
+class Metrics(Middleware):
+    """Counts every message's outcome: done, retried (a `Retry` or an error with tries
+    left) or failed (dead-lettered)."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy
+    ) -> None:
+        self._started[message.message_id] = time.perf_counter()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started = self._started.pop(message.message_id, None)
+        if started is not None:
+            DURATION.labels(message.actor_name).observe(time.perf_counter() - started)
+        if exception is None:
+            outcome = "done"
+        else:
+            actor = broker.get_actor(message.actor_name)
+            retries = message.options.get("retries", 0)
+            limit = actor.options.get("max_retries", 20)
+            outcome = "failed" if retries > limit else "retried"  # Retries counted it already
+        MESSAGES.labels(message.actor_name, outcome).inc()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._started.pop(message.message_id, None)
+        MESSAGES.labels(message.actor_name, "skipped").inc()
