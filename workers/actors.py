@@ -8,13 +8,14 @@ the actors' own `max_retries` only guard against store or broker failures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import structlog
 from dramatiq.middleware import CurrentMessage
 
-from events.broker import COMMAND_ACTOR, COMMANDS_QUEUE
 from events.envelope import parse_envelope
 from workers.commands import handle_command
 from workers.crawl import crawl_registry
@@ -24,13 +25,23 @@ from workers.fanout import fan_out
 from workers.metrics import Metrics
 from workers.recheck import recheck_registry
 from workers.relay import relay_once
-from workers.routes import CRAWL, DELIVER, FANOUT, RECHECK, VERIFY, VERIFY_UPDATE
+from workers.routes import (
+    COMMAND_ROUTE,
+    CRAWL,
+    DELIVER,
+    FANOUT,
+    RECHECK,
+    VERIFY,
+    VERIFY_UPDATE,
+    Route,
+)
 from workers.verify import verify_registry
 from workers.verify_update import verify_update
 
 DEFAULT_COMMAND_TIME_LIMIT_MS = 60_000  # a command is store work only
 DEFAULT_VERIFY_TIME_LIMIT_MS = 180_000  # a few requests, each with its own deadline
 DEFAULT_CRAWL_TIME_LIMIT_MS = 3_600_000  # a large catalog takes a while
+DEFAULT_SAFETY_RETRIES = 10  # store or broker failures inside a handler
 
 Actor = dramatiq.Actor[Any, Any]
 
@@ -49,104 +60,74 @@ def journey(raw: Any, actor: str) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Spec:
+    """How one actor runs: its route, its handler, and the options that matter."""
+
+    route: Route
+    handle: Callable[[Any, WorkerDeps, int], object]  # (raw message, deps, attempt)
+    time_limit_ms: int
+    max_retries: int = DEFAULT_SAFETY_RETRIES
+    relay_after: bool = True  # publish what the handler caused without waiting for the poll
+
+
+def decoded(
+    handler: Callable[..., object], *, with_attempt: bool = True
+) -> Callable[[Any, WorkerDeps, int], object]:
+    """Adapt an envelope handler to the raw message dramatiq hands the actor."""
+    if with_attempt:
+        return lambda raw, deps, attempt: handler(parse_envelope(raw), deps, attempt)
+    return lambda raw, deps, _attempt: handler(parse_envelope(raw), deps)
+
+
+def specs(deps: WorkerDeps) -> list[Spec]:
+    """The actors, one line each. Network handlers decide their own retries (they know
+    which failures are transient and record the final outcome); `max_retries` here only
+    guards against store or broker failures, except for deliveries, whose lease waits and
+    send retries both come back through `Retry` (the send count lives in the row)."""
+    network = deps.verify_attempts + 5
+    return [
+        # the command handler decodes (and rejects) its own envelope
+        Spec(
+            COMMAND_ROUTE, lambda raw, d, _: handle_command(raw, d), DEFAULT_COMMAND_TIME_LIMIT_MS
+        ),
+        Spec(VERIFY, decoded(verify_registry), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
+        Spec(VERIFY_UPDATE, decoded(verify_update), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
+        Spec(RECHECK, decoded(recheck_registry), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
+        Spec(CRAWL, decoded(crawl_registry), DEFAULT_CRAWL_TIME_LIMIT_MS),
+        Spec(
+            FANOUT, decoded(fan_out, with_attempt=False), DEFAULT_COMMAND_TIME_LIMIT_MS, 10, False
+        ),
+        Spec(
+            DELIVER, decoded(deliver, with_attempt=False), DEFAULT_VERIFY_TIME_LIMIT_MS, 1000, False
+        ),
+    ]
+
+
 def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
     broker.add_middleware(Metrics())
+    return {spec.route[0]: _declare(broker, deps, spec) for spec in specs(deps)}
 
-    def command_actor(raw: dict[str, Any]) -> None:
-        """Apply a command, then publish what it caused without waiting for the relay's poll.
-        Rejections are outcomes, not errors: only store or broker failures are retried."""
-        with journey(raw, "command"):
-            handle_command(raw, deps)
-            relay_once(deps.uow, deps.broker)
 
-    def verify_actor(raw: dict[str, Any]) -> None:
-        """Verify a registry's URL and credentials; transient failures come back later."""
-        with journey(raw, "verify"):
-            verify_registry(parse_envelope(raw), deps, attempt())
-            relay_once(deps.uow, deps.broker)
+def _declare(broker: dramatiq.Broker, deps: WorkerDeps, spec: Spec) -> Actor:
+    actor_name, queue_name = spec.route
 
-    def verify_update_actor(raw: dict[str, Any]) -> None:
-        """Verify proposed new details; only verified ones go into force."""
-        with journey(raw, "verify_update"):
-            verify_update(parse_envelope(raw), deps, attempt())
-            relay_once(deps.uow, deps.broker)
+    def run(raw: dict[str, Any]) -> None:
+        """Decode the envelope, call the handler, publish what it caused."""
+        with journey(raw, actor_name):
+            spec.handle(raw, deps, attempt())
+            if spec.relay_after:
+                relay_once(deps.uow, deps.broker)
 
-    def recheck_actor(raw: dict[str, Any]) -> None:
-        """Check that the details in force still work (scheduled)."""
-        with journey(raw, "recheck"):
-            recheck_registry(parse_envelope(raw), deps, attempt())
-            relay_once(deps.uow, deps.broker)
-
-    def fan_out_actor(raw: dict[str, Any]) -> None:
-        """One delivery per build job that uses the registry."""
-        with journey(raw, "fan_out"):
-            fan_out(parse_envelope(raw), deps)
-
-    def deliver_actor(raw: dict[str, Any]) -> None:
-        """POST one signed delivery; its own retries live in the delivery row."""
-        with journey(raw, "deliver"):
-            deliver(parse_envelope(raw), deps)
-
-    def crawl_actor(raw: dict[str, Any]) -> None:
-        """Crawl a verified registry's catalog into a new snapshot."""
-        with journey(raw, "crawl"):
-            crawl_registry(parse_envelope(raw), deps, attempt())
-            relay_once(deps.uow, deps.broker)
-
-    safety: dict[str, Any] = {"max_retries": 10, "min_backoff": 500, "max_backoff": 60_000}
-    return {
-        COMMAND_ACTOR: dramatiq.actor(
-            broker=broker,
-            actor_name=COMMAND_ACTOR,
-            queue_name=COMMANDS_QUEUE,
-            time_limit=DEFAULT_COMMAND_TIME_LIMIT_MS,
-            **safety,
-        )(command_actor),
-        VERIFY[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=VERIFY[0],
-            queue_name=VERIFY[1],
-            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
-            **{**safety, "max_retries": deps.verify_attempts + 5},
-        )(verify_actor),
-        CRAWL[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=CRAWL[0],
-            queue_name=CRAWL[1],
-            time_limit=DEFAULT_CRAWL_TIME_LIMIT_MS,
-            **safety,
-        )(crawl_actor),
-        VERIFY_UPDATE[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=VERIFY_UPDATE[0],
-            queue_name=VERIFY_UPDATE[1],
-            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
-            **{**safety, "max_retries": deps.verify_attempts + 5},
-        )(verify_update_actor),
-        RECHECK[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=RECHECK[0],
-            queue_name=RECHECK[1],
-            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
-            **{**safety, "max_retries": deps.verify_attempts + 5},
-        )(recheck_actor),
-        FANOUT[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=FANOUT[0],
-            queue_name=FANOUT[1],
-            time_limit=DEFAULT_COMMAND_TIME_LIMIT_MS,
-            **safety,
-        )(fan_out_actor),
-        DELIVER[0]: dramatiq.actor(
-            broker=broker,
-            actor_name=DELIVER[0],
-            queue_name=DELIVER[1],
-            time_limit=DEFAULT_VERIFY_TIME_LIMIT_MS,
-            # lease waits and send retries both come back through Retry; the send count
-            # that dead-letters a delivery is kept in its row
-            **{**safety, "max_retries": 1000},
-        )(deliver_actor),
-    }
+    return dramatiq.actor(
+        broker=broker,
+        actor_name=actor_name,
+        queue_name=queue_name,
+        time_limit=spec.time_limit_ms,
+        max_retries=spec.max_retries,
+        min_backoff=500,
+        max_backoff=60_000,
+    )(run)
 
 
 def consumed_queues(actors: dict[str, Actor]) -> set[str]:

@@ -47,4 +47,8 @@ def test_a_link_journey_is_one_story_in_the_logs(
     events = {line["event"] for line in journey}
     assert {"command.accepted", "command.succeeded", "verify.finished", "crawl.finished"} <= events
     assert {line.get("command_id") for line in journey} == {command_id}
-    assert {line.get("actor") for line in journey} >= {"command", "verify", "crawl"}
+    assert {line.get("actor") for line in journey} >= {
+        "handle_command",
+        "verify_registry",
+        "crawl_registry",
+    }
