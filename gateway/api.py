@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
@@ -17,7 +17,8 @@ from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateR
 from events.sealing import public_key_text, seal
 from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
-from gateway.auth import User
+from gateway.api_ops import ops_router
+from gateway.auth import Caller, User
 from gateway.bootstrap import Container
 from gateway.submit import Accepted, submit
 from store.identity import authorize, role_of
@@ -116,10 +117,8 @@ def create_app(container: Container) -> FastAPI:
     def link(
         project: str,
         body: LinkBody,
-        user: User,
+        caller: Caller,
         response: Response,
-        idempotency_key: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         secret = _secret(body)
         command = LinkRegistry(
@@ -133,24 +132,15 @@ def create_app(container: Container) -> FastAPI:
             repositories=tuple(body.repositories),
             expires_at=body.expires_at,
         )
-        result = submit(
-            container,
-            command,
-            actor=user,
-            command_id=idempotency_key,
-            correlation_id=x_correlation_id,
-        )
-        return accepted(response, result)
+        return accepted(response, submit(container, command, **caller.submit_args()))
 
     @app.patch("/v1/projects/{project}/registries/{name}", status_code=202)
     def update(
         project: str,
         name: str,
         body: UpdateBody,
-        user: User,
+        caller: Caller,
         response: Response,
-        idempotency_key: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         secret = _secret(body)
         fields = body.model_dump(exclude={"password", "token"}, exclude_none=True)
@@ -162,34 +152,18 @@ def create_app(container: Container) -> FastAPI:
             sealed_secret=seal(secret, container.keys.public, project=project) if secret else None,
             **fields,
         )
-        result = submit(
-            container,
-            command,
-            actor=user,
-            command_id=idempotency_key,
-            correlation_id=x_correlation_id,
-        )
-        return accepted(response, result)
+        return accepted(response, submit(container, command, **caller.submit_args()))
 
     @app.delete("/v1/projects/{project}/registries/{name}", status_code=202)
     def unlink(
         project: str,
         name: str,
-        user: User,
+        caller: Caller,
         response: Response,
         force: bool = False,
-        idempotency_key: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         command = UnlinkRegistry(project=project, name=name, force=force)
-        result = submit(
-            container,
-            command,
-            actor=user,
-            command_id=idempotency_key,
-            correlation_id=x_correlation_id,
-        )
-        return accepted(response, result)
+        return accepted(response, submit(container, command, **caller.submit_args()))
 
     @app.get("/v1/projects/{project}/registries")
     def registries(project: str, user: User, all: bool = False) -> dict[str, Any]:
@@ -208,19 +182,13 @@ def create_app(container: Container) -> FastAPI:
     def crawl(
         project: str,
         name: str,
-        user: User,
+        caller: Caller,
         response: Response,
-        idempotency_key: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        result = submit(
-            container,
-            CrawlRegistry(project=project, name=name),
-            actor=user,
-            command_id=idempotency_key,
-            correlation_id=x_correlation_id,
+        return accepted(
+            response,
+            submit(container, CrawlRegistry(project=project, name=name), **caller.submit_args()),
         )
-        return accepted(response, result)
 
     @app.get("/v1/projects/{project}/registries/{name}/repositories")
     def repositories(project: str, name: str, user: User) -> dict[str, Any]:
@@ -251,6 +219,7 @@ def create_app(container: Container) -> FastAPI:
             return document
 
     app.include_router(jobs_router(container))
+    app.include_router(ops_router(container))
     app.include_router(health_router(container))
     return app
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.errors import Unauthenticated
@@ -29,3 +30,32 @@ def current_user(
 
 
 User = Annotated[str, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class CommandCaller:
+    """Who sends a command, with the optional ids they chose for it."""
+
+    user: str
+    idempotency_key: str | None
+    correlation_id: str | None
+
+    def submit_args(self) -> dict[str, Any]:
+        return {
+            "actor": self.user,
+            "command_id": self.idempotency_key,
+            "correlation_id": self.correlation_id,
+        }
+
+
+def command_caller(
+    user: User,
+    idempotency_key: Annotated[str | None, Header()] = None,
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> CommandCaller:
+    """`Idempotency-Key` makes a retried request the same command; `X-Correlation-Id` ties
+    the command's journey to the caller's own."""
+    return CommandCaller(user, idempotency_key, x_correlation_id)
+
+
+Caller = Annotated[CommandCaller, Depends(command_caller)]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from events.errors import CommandRejected
+from gateway.cli_ops import ops_app
 from gateway.client import ApiClient
 from gateway.settings import Settings
 
@@ -22,6 +23,7 @@ admin = typer.Typer(
 app.add_typer(admin, name="admin")
 jobs = typer.Typer(no_args_is_help=True, help="Build jobs and the registries they use.")
 app.add_typer(jobs, name="jobs")
+app.add_typer(ops_app, name="ops")
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Block until the command has an outcome.")]

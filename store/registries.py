@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
 from events.errors import Conflict, NotFound
+from events.messages import RegistryEvent
 from store.tables import CatalogRepository, CatalogTag, CommandRecord, Project, Registry
 
+E = TypeVar("E", bound=RegistryEvent)
 VISIBLE_STATUSES = ("verified", "update_failed", "degraded", "expiring")
 
 
@@ -136,3 +138,19 @@ def tag_document(row: CatalogTag) -> dict[str, Any]:
         "media_type": row.media_type,
         "platforms": list(row.platforms),
     }
+
+
+def registry_event(kind: type[E], project: str, registry: Registry, **extra: Any) -> E:
+    """An event about `registry` as it is now (its id, name and version)."""
+    return kind(
+        project=project,
+        registry_id=registry.id,
+        name=registry.name,
+        version=registry.version,
+        **extra,
+    )
+
+
+def subject(project: str, registry: Registry) -> str:
+    """The CloudEvents `subject` (and delivery `source`) of a registry."""
+    return f"/projects/{project}/registries/{registry.name}"

@@ -11,7 +11,13 @@ from events.sealing import unseal
 from events.validation import host_port
 from store.credentials import store_secret
 from store.identity import authorize
-from store.registries import VISIBLE_STATUSES, check_name_free, get_active
+from store.registries import (
+    VISIBLE_STATUSES,
+    check_name_free,
+    get_active,
+    registry_event,
+    subject,
+)
 from store.tables import Registry
 from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
@@ -44,19 +50,8 @@ def link_registry(
     session.flush()  # a racing duplicate name fails here, as IntegrityError
     if secret is not None:
         store_secret(session, deps.box, registry.id, host_port(command.url)[0], secret)
-    subject = f"/projects/{project.name}/registries/{registry.name}"
-    uow.emit(
-        envelope.follow(
-            RegistryLinkRequested(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-                url=registry.url,
-            ),
-            subject=subject,
-        )
-    )
+    event = registry_event(RegistryLinkRequested, project.name, registry, url=registry.url)
+    uow.emit(envelope.follow(event, subject=subject(project.name, registry)))
     uow.audit(
         "registry.link_requested",
         actor=envelope.actor,
@@ -79,15 +74,6 @@ def request_crawl(
     registry = get_active(session, project, command.name)
     if registry.status not in VISIBLE_STATUSES:
         raise Conflict(f"registry {registry.name!r} is {registry.status}, not verified")
-    uow.emit(
-        envelope.follow(
-            CrawlRequested(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-            ),
-            subject=f"/projects/{project.name}/registries/{registry.name}",
-        )
-    )
+    event = registry_event(CrawlRequested, project.name, registry)
+    uow.emit(envelope.follow(event, subject=subject(project.name, registry)))
     return registry.id

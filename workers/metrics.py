@@ -38,9 +38,7 @@ class Metrics(Middleware):
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
 
-    def before_process_message(
-        self, broker: dramatiq.Broker, message: MessageProxy
-    ) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started[message.message_id] = time.perf_counter()
 
     def after_process_message(

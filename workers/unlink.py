@@ -11,7 +11,7 @@ from events.errors import Conflict
 from events.messages import RegistryUnlinked, UnlinkRegistry
 from store.credentials import destroy_secret
 from store.identity import authorize
-from store.registries import get_active
+from store.registries import get_active, registry_event, subject
 from store.tables import BuildJob, CatalogRepository, CatalogTag, JobRegistry, utcnow
 from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
@@ -47,17 +47,8 @@ def unlink_registry(
     destroy_secret(session, registry.id)
     for table in (CatalogTag, CatalogRepository):
         session.execute(delete(table).where(col(table.registry_id) == registry.id))
-    uow.emit(
-        envelope.follow(
-            RegistryUnlinked(
-                project=project.name,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-            ),
-            subject=f"/projects/{project.name}/registries/{registry.name}",
-        )
-    )
+    event = registry_event(RegistryUnlinked, project.name, registry)
+    uow.emit(envelope.follow(event, subject=subject(project.name, registry)))
     uow.audit(
         "registry.unlinked",
         actor=envelope.actor,

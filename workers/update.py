@@ -19,7 +19,7 @@ from events.sealing import unseal
 from events.validation import check_auth, host_port
 from store.credentials import destroy_secret, store_secret
 from store.identity import authorize
-from store.registries import check_name_free, get_active
+from store.registries import check_name_free, get_active, registry_event, subject
 from store.tables import Registry, RegistryUpdate, utcnow
 from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
@@ -90,21 +90,11 @@ def update_registry(
         "expires_at": command.expires_at or registry.expires_at,
     }
     supersede_pending(session, registry)
-    subject = f"/projects/{project.name}/registries/{registry.name}"
+    about = subject(project.name, registry)
     if registry.status == "failed":
         _apply_unverified(uow, deps, registry, details, secret, keep_secret)
-        uow.emit(
-            envelope.follow(
-                RegistryLinkRequested(
-                    project=project.name,
-                    registry_id=registry.id,
-                    name=registry.name,
-                    version=registry.version,
-                    url=registry.url,
-                ),
-                subject=subject,
-            )
-        )
+        event = registry_event(RegistryLinkRequested, project.name, registry, url=registry.url)
+        uow.emit(envelope.follow(event, subject=about))
     else:
         proposal = RegistryUpdate(
             id=str(uuid.uuid4()),
@@ -120,18 +110,10 @@ def update_registry(
         session.flush()
         registry.pending_update_id = proposal.id
         session.add(registry)
-        uow.emit(
-            envelope.follow(
-                RegistryUpdateRequested(
-                    project=project.name,
-                    registry_id=registry.id,
-                    name=registry.name,
-                    version=registry.version,
-                    update_id=proposal.id,
-                ),
-                subject=subject,
-            )
+        requested = registry_event(
+            RegistryUpdateRequested, project.name, registry, update_id=proposal.id
         )
+        uow.emit(envelope.follow(requested, subject=about))
     uow.audit(
         "registry.update_requested",
         actor=envelope.actor,

@@ -1,0 +1,96 @@
+"""HTTP routes for operators: what the broker holds, dead letters, replay and purge.
+
+The broker is shared by every project, so these routes are not under a project; they are
+open to operators, and every replay and purge goes into the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, col, select
+
+from events.errors import Forbidden, InvalidInput
+from gateway import ops
+from gateway.auth import User
+from gateway.bootstrap import Container
+from store.tables import Member
+from store.tables import User as UserRow
+
+log = structlog.get_logger(__name__)
+
+
+class ReplayBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(default_factory=list, max_length=10_000)
+    all: bool = False
+    queue: str | None = None
+
+
+class PurgeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    queue: str | None = None
+    confirm: bool = False
+
+
+def is_operator(session: Session, user_name: str) -> bool:
+    """An operator owns at least one project: someone already trusted to change what
+    build jobs receive, and no separate admin role to hand out."""
+    statement = (
+        select(Member.user_id)
+        .join(UserRow, col(Member.user_id) == col(UserRow.id))
+        .where(UserRow.name == user_name, Member.role == "owner")
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None
+
+
+def current_operator(request: Request, user: User) -> str:
+    container: Container = request.app.state.container
+    with container.uow() as uow:
+        if not is_operator(uow.session, user):
+            raise Forbidden("only owners of a project may operate the queues")
+    return user
+
+
+Operator = Annotated[str, Depends(current_operator)]
+
+
+def ops_router(container: Container) -> APIRouter:
+    router = APIRouter(prefix="/v1/ops")
+    broker = container.broker
+
+    def audit(action: str, user: str, **details: Any) -> None:
+        with container.uow() as uow:
+            uow.audit(action, actor=user, project_id=None, **details)
+            uow.commit()
+        log.info(action, actor=user, **details)
+
+    @router.get("/queues")
+    def queues(_user: Operator) -> dict[str, Any]:
+        return {"queues": ops.queue_stats(broker)}
+
+    @router.get("/dead-letters")
+    def dead_letters(_user: Operator, queue: str | None = None) -> dict[str, Any]:
+        return {"dead_letters": ops.dead_letters(broker, queue)}
+
+    @router.post("/dead-letters/replay")
+    def replay(body: ReplayBody, user: Operator) -> dict[str, Any]:
+        """Replay only what was named, or everything when asked for in so many words."""
+        if body.all == bool(body.ids):
+            raise InvalidInput('give either "ids" or "all": true')
+        replayed = ops.replay(broker, "all" if body.all else body.ids, body.queue)
+        audit("ops.replay", user, queue=body.queue, all=body.all, replayed=replayed)
+        return {"replayed": replayed}
+
+    @router.post("/dead-letters/purge")
+    def purge(body: PurgeBody, user: Operator) -> dict[str, Any]:
+        if not body.confirm:
+            raise InvalidInput('purging drops dead letters for good: send "confirm": true')
+        purged = ops.purge(broker, body.queue)
+        audit("ops.purge", user, queue=body.queue, purged=purged)
+        return {"purged": purged}
+
+    return router

@@ -1,0 +1,195 @@
+"""How `gateway.ops` reads and moves messages on each broker reglink runs on: dramatiq's
+RedisBroker (keys under its `namespace`) and the in-process StubBroker of `reglink up`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
+from dramatiq.errors import DecodeError
+
+DEFAULT_AGE_SAMPLE = 100  # waiting messages looked at for the oldest one's age (head of line)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    message: dramatiq.Message[Any]
+    when_ms: int  # when it was dead-lettered
+    key: str | None = None  # the Redis message id; None on the in-process broker
+    entry: object = field(default=None, compare=False)  # StubBroker: its own list entry
+
+
+@dataclass(frozen=True)
+class Counts:
+    ready: int
+    delayed: int
+    in_flight: int
+    dead: int
+    oldest_ready_ms: int | None  # message_timestamp of the oldest waiting message sampled
+    delayed_messages: list[dramatiq.Message[Any]]
+
+
+def counts(broker: dramatiq.Broker, queue: str) -> Counts:
+    if isinstance(broker, RedisBroker):
+        return _redis_counts(broker, queue)
+    return _stub_counts(_stub(broker), queue)
+
+
+def dead(broker: dramatiq.Broker, queue: str) -> list[DeadLetter]:
+    """A queue's dead letters, oldest first; undecodable entries are left alone."""
+    if isinstance(broker, RedisBroker):
+        return _redis_dead(broker, queue)
+    stub = _stub(broker)
+    letters = []
+    entry: Any
+    for entry in list(stub.dead_letters_by_queue.get(queue, [])):
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=entry.queue_name,
+            actor_name=entry.actor_name,
+            args=entry.args,
+            kwargs=entry.kwargs,
+            options=dict(entry.options),
+            message_id=entry.message_id,
+            message_timestamp=entry.message_timestamp,
+        )
+        when = message.options.get("requeue_timestamp") or message.message_timestamp
+        letters.append(DeadLetter(queue, message, int(when), entry=entry))
+    return letters
+
+
+def take(
+    broker: dramatiq.Broker, letter: DeadLetter, requeue: Callable[[DeadLetter], object]
+) -> bool:
+    """Remove one dead letter and `requeue` it; False when it was already gone (replayed or
+    purged by someone else), so two operators replaying at once never double a message.
+    A failed requeue puts the dead letter back."""
+    if isinstance(broker, RedisBroker):
+        key, rid = f"{broker.namespace}:{letter.queue}.XQ", letter.key or ""
+        if not broker.client.zrem(key, rid):
+            return False
+        try:
+            requeue(letter)
+        except BaseException:
+            broker.client.zadd(key, {rid: letter.when_ms})
+            raise
+        broker.client.hdel(f"{key}.msgs", rid)
+        return True
+    entries = _stub(broker).dead_letters_by_queue[letter.queue]
+    for index, entry in enumerate(entries):
+        if entry is letter.entry:
+            del entries[index]
+            break
+    else:
+        return False
+    try:
+        requeue(letter)
+    except BaseException:
+        entries.append(entry)
+        raise
+    return True
+
+
+def purge(broker: dramatiq.Broker, queue: str) -> int:
+    if isinstance(broker, RedisBroker):
+        key = f"{broker.namespace}:{queue}.XQ"
+        with broker.client.pipeline(transaction=True) as pipe:
+            pipe.zcard(key)
+            pipe.delete(key, f"{key}.msgs")
+            dropped, _ = pipe.execute()
+        return int(dropped)
+    entries = _stub(broker).dead_letters_by_queue[queue]
+    dropped = len(entries)
+    del entries[:dropped]  # not clear(): keep what a consumer appends meanwhile
+    return dropped
+
+
+def _redis_counts(broker: RedisBroker, queue: str) -> Counts:
+    """One MULTI/EXEC snapshot: the counts agree with each other."""
+    ns, client = broker.namespace, broker.client
+    base, delayed = f"{ns}:{queue}", f"{ns}:{dq_name(queue)}"
+    heartbeats: Any = client.zrange(f"{ns}:__heartbeats__", 0, -1)
+    workers = [_text(w) for w in heartbeats]
+    with client.pipeline(transaction=True) as pipe:
+        pipe.llen(base)
+        pipe.lrange(base, 0, DEFAULT_AGE_SAMPLE - 1)
+        pipe.llen(delayed)
+        pipe.hvals(f"{delayed}.msgs")
+        pipe.zcard(f"{base}.XQ")
+        for worker in workers:
+            pipe.scard(f"{ns}:__acks__.{worker}.{queue}")
+            pipe.scard(f"{ns}:__acks__.{worker}.{dq_name(queue)}")
+        results: list[Any] = pipe.execute()
+    ready, head, waiting_delayed, delayed_bodies, dead_count, *acks = results
+    bodies = client.hmget(f"{base}.msgs", head) if head else []
+    return Counts(
+        ready=ready,
+        delayed=waiting_delayed + sum(acks[1::2]),  # waiting + held by a worker until due
+        in_flight=sum(acks[0::2]),
+        dead=dead_count,
+        oldest_ready_ms=_oldest(bodies),
+        delayed_messages=_decoded(delayed_bodies),
+    )
+
+
+def _redis_dead(broker: RedisBroker, queue: str) -> list[DeadLetter]:
+    key = f"{broker.namespace}:{queue}.XQ"
+    entries: Any = broker.client.zrange(key, 0, -1, withscores=True)
+    bodies = broker.client.hmget(f"{key}.msgs", [rid for rid, _ in entries]) if entries else []
+    letters = []
+    for (rid, score), body in zip(entries, bodies, strict=True):
+        decoded = _decoded([body])
+        if decoded:
+            letters.append(DeadLetter(queue, decoded[0], int(score), key=_text(rid)))
+    return letters
+
+
+def _stub_counts(broker: StubBroker, queue: str) -> Counts:
+    """The stub's delay consumer holds due-later messages out of the queue: they count as
+    delayed (unfinished) but cannot be read, so their actors are not in `failures`."""
+    main, delay = broker.queues[queue], broker.queues[dq_name(queue)]
+    with main.mutex:
+        waiting, unfinished = list(main.queue), main.unfinished_tasks
+    with delay.mutex:
+        waiting_delayed, unfinished_delayed = list(delay.queue), delay.unfinished_tasks
+    return Counts(
+        ready=len(waiting),
+        delayed=unfinished_delayed,
+        in_flight=unfinished - len(waiting),
+        dead=len(broker.dead_letters_by_queue.get(queue, [])),
+        oldest_ready_ms=_oldest(waiting[:DEFAULT_AGE_SAMPLE]),
+        delayed_messages=_decoded(waiting_delayed),
+    )
+
+
+def _oldest(bodies: list[Any]) -> int | None:
+    stamps = [m.message_timestamp for m in _decoded(bodies)]
+    return min(stamps) if stamps else None
+
+
+def _decoded(bodies: list[Any]) -> list[dramatiq.Message[Any]]:
+    """Messages that decode; one that does not (gone meanwhile, or not dramatiq's) is skipped."""
+    messages = []
+    for body in bodies:
+        if body is None:
+            continue
+        try:
+            messages.append(dramatiq.Message.decode(body))
+        except DecodeError:
+            continue
+    return messages
+
+
+def _stub(broker: dramatiq.Broker) -> StubBroker:
+    if not isinstance(broker, StubBroker):
+        raise TypeError(f"queue inspection supports Redis and the stub broker, not {broker!r}")
+    return broker
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
