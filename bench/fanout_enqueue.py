@@ -56,7 +56,10 @@ def main() -> None:
     results: dict[str, list[float]] = {"dramatiq broker.enqueue": [], "reglink enqueue_many": []}
     try:
         for _ in range(args.rounds):
-            for name, run in (("dramatiq broker.enqueue", one_by_one), ("reglink enqueue_many", pipelined)):
+            for name, run in (
+                ("dramatiq broker.enqueue", one_by_one),
+                ("reglink enqueue_many", pipelined),
+            ):
                 batch = envelopes(args.messages)
                 started = time.perf_counter()
                 run(broker, batch)

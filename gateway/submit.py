@@ -14,11 +14,12 @@ from dramatiq.errors import BrokerError
 from events.broker import publish_command
 from events.envelope import Envelope
 from events.errors import CommandRejected, InvalidInput
-from events.messages import Command, LinkRegistry
+from events.messages import Command, LinkRegistry, UnlinkRegistry
 from events.validation import validate_command
 from gateway.bootstrap import Container
 from store import commands as records
 from store.identity import authorize
+from store.jobs import check_unused
 from store.registries import check_name_free, get_active
 from store.tables import CommandRecord
 
@@ -62,7 +63,9 @@ def submit(
             if isinstance(command, LinkRegistry):
                 check_name_free(uow.session, project, command.name)
             else:
-                get_active(uow.session, project, command.name)
+                registry = get_active(uow.session, project, command.name)
+                if isinstance(command, UnlinkRegistry) and not command.force:
+                    check_unused(uow.session, registry)  # 409 at once, naming the jobs
         records.record_queued(
             uow.session,
             id=command_id,

@@ -185,7 +185,9 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
     )
     if outcome == "retry":
         attempts = _attempts(deps, prepared.delivery_id)
-        delay = int(deps.retry_delay_ms(attempts - 1, retry_after) * random.uniform(0.75, 1.25))
+        delay = int(deps.retry_delay_ms(attempts - 1) * random.uniform(0.75, 1.25))
+        if retry_after is not None:  # the jitter spreads retries out, never ahead of Retry-After
+            delay = max(delay, deps.retry_delay_ms(0, retry_after))
         raise dramatiq.Retry(f"delivery failed: {error}", delay=delay)
     return outcome
 

@@ -4,15 +4,15 @@ and the build jobs that used it are told to drop it (the fan-out reads the uses)
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlmodel import col, select
+from sqlmodel import col
 
 from events.envelope import Envelope
-from events.errors import Conflict
 from events.messages import RegistryUnlinked, UnlinkRegistry
 from store.credentials import destroy_secret
 from store.identity import authorize
+from store.jobs import check_unused, jobs_using
 from store.registries import get_active, registry_event, subject
-from store.tables import BuildJob, CatalogRepository, CatalogTag, JobRegistry, utcnow
+from store.tables import CatalogRepository, CatalogTag, utcnow
 from store.uow import UnitOfWork
 from workers.deps import WorkerDeps
 from workers.update import supersede_pending
@@ -24,19 +24,7 @@ def unlink_registry(
     session = uow.session
     project = authorize(session, command.project, envelope.actor, owner=True)
     registry = get_active(session, project, command.name)
-    users = list(
-        session.exec(
-            select(BuildJob.name)
-            .join(JobRegistry, col(JobRegistry.job_id) == col(BuildJob.id))
-            .where(JobRegistry.registry_id == registry.id)
-            .order_by(col(BuildJob.name))
-        )
-    )
-    if users and not command.force:
-        raise Conflict(
-            f"registry {registry.name!r} is used by build jobs {', '.join(users)}; "
-            "unlink with --force to revoke it from them"
-        )
+    users = jobs_using(session, registry) if command.force else check_unused(session, registry)
     supersede_pending(session, registry)
     registry.status = "unlinked"
     registry.active_name = None
