@@ -25,19 +25,29 @@ _SECRET_TEXT = re.compile(
 )
 
 
-def _scrub(value: Any) -> Any:
+# `password=…`, `"token": "…"` inside free text (exception messages, message arguments)
+_SECRET_ASSIGNMENT = re.compile(
+    rf"(?P<key>[\w.-]*(?:{_SECRET_KEY.pattern})[\w.-]*)(?P<sep>[\"']?\s*[=:]\s*)"
+    rf"(?!{re.escape(REDACTED)})(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
+    re.I,
+)
+
+
+def scrub(value: Any) -> Any:
+    """`value` with secret-looking keys, assignments and token shapes redacted."""
     if isinstance(value, str):
-        return _SECRET_TEXT.sub(REDACTED, value)
+        value = _SECRET_TEXT.sub(REDACTED, value)
+        return _SECRET_ASSIGNMENT.sub(rf"\g<key>\g<sep>{REDACTED}", value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_scrub(v) for v in value)
+        return type(value)(scrub(v) for v in value)
     return value
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """Drop values under secret-looking keys and secret-looking text anywhere."""
-    return dict(_scrub(event_dict))
+    return dict(scrub(event_dict))
 
 
 def configure_logging(

@@ -10,7 +10,6 @@ StubBroker (`reglink up`) is read through its queues and `dead_letters_by_queue`
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Collection
@@ -23,17 +22,10 @@ from dramatiq.common import q_name
 from events.broker import QUEUES
 from events.errors import InvalidInput
 from gateway import ops_backends as backends
-from gateway.logs import _SECRET_KEY, REDACTED, _scrub
+from gateway.logs import scrub
 from gateway.ops_backends import DeadLetter
 
 DEFAULT_ERROR_CHARS = 300  # a dead letter's last error as shown; a traceback line can be long
-# `password=…`, `"token": "…"`: the log redaction catches secret-looking keys in structured
-# logs and known token shapes in text, but an exception message is text with its own keys.
-_SECRET_ASSIGNMENT = re.compile(
-    rf"(?P<key>[\w.-]*(?:{_SECRET_KEY.pattern})[\w.-]*)(?P<sep>[\"']?\s*[=:]\s*)"
-    rf"(?!{re.escape(REDACTED)})(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
-    re.I,
-)
 
 
 def queue_stats(broker: dramatiq.Broker) -> list[dict[str, Any]]:
@@ -144,7 +136,7 @@ def last_error(traceback: object) -> str | None:
     lines = [line.strip() for line in traceback.splitlines() if line.strip()]
     if not lines:
         return None
-    text = _SECRET_ASSIGNMENT.sub(rf"\g<key>\g<sep>{REDACTED}", str(_scrub(lines[-1])))
+    text = str(scrub(lines[-1]))
     if len(text) > DEFAULT_ERROR_CHARS:
         text = text[: DEFAULT_ERROR_CHARS - 1] + "…"
     return text

@@ -55,10 +55,12 @@ class Metrics(Middleware):
         if exception is None:
             outcome = "done"
         else:
+            # after-hooks run in reverse order: the Retries middleware has not counted
+            # this try yet, and decides exactly like this
             actor = broker.get_actor(message.actor_name)
             retries = message.options.get("retries", 0)
-            limit = actor.options.get("max_retries", 20)
-            outcome = "failed" if retries > limit else "retried"  # Retries counted it already
+            limit = message.options.get("max_retries", actor.options.get("max_retries", 20))
+            outcome = "failed" if retries >= limit else "retried"
         MESSAGES.labels(message.actor_name, outcome).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:

@@ -35,6 +35,8 @@ def output() -> Iterator[io.StringIO]:
         ({"url": "https://bob:hunter2@r.test/v2/"}, "hunter2"),
         ({"api": "rlk_abcdefghijklmnop"}, "rlk_abcdefghijklmnop"),
         ({"items": ["ok", {"client_secret": "s3"}]}, "s3"),
+        ({"error": "RuntimeError: login failed with password=hunter2 for bob"}, "hunter2"),
+        ({"args": "{'token': 'tok-123', 'user': 'bob'}"}, "tok-123"),
     ],
 )
 def test_secrets_are_redacted_from_structlog_lines(
