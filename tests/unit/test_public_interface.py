@@ -62,17 +62,12 @@ def test_readme_has_exactly_the_two_set_up_commands() -> None:
     assert "reglink up" in readme.split("<!-- /run-command -->")[0]
 
 
-def test_design_interface_commands_exist() -> None:
-    paths = cli_paths()
-    for name in (
-        "up",
-        "api",
-        "worker",
-        "admin create-project",
-        "admin add-member",
-        "link",
-        "unlink",
-        "registries",
-        "show",
-    ):
-        assert name in paths
+DESIGN_COMMANDS = (
+    "up", "api", "worker", "scheduler", "admin create-project", "admin add-member", "link",
+    "update", "unlink", "registries", "show", "crawl", "repos", "tags", "jobs add", "jobs use",
+    "jobs drop", "jobs list", "jobs deliveries", "ops queues", "ops dead-letters", "ops replay",
+)  # fmt: skip
+
+
+def test_every_command_of_the_design_interface_exists() -> None:
+    assert set(DESIGN_COMMANDS) <= cli_paths()
