@@ -71,16 +71,25 @@ def redis_client() -> Iterator[NamespacedRedis]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, redis_client: NamespacedRedis) -> Settings:
-    return Settings(
-        redis_namespace=redis_client.namespace,
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        redis_url=REDIS_URL,
-        insecure_hosts=("127.0.0.1",),
-        allowed_networks=("127.0.0.1/32",),
-        retry_backoff_ms=50,
-        log_format="json",
-    )
+    return settings_for(tmp_path, database_url, redis_client)
+
+
+def settings_for(
+    tmp_path: Path, database_url: str, redis_client: NamespacedRedis, **overrides: Any
+) -> Settings:
+    """Settings for one test: its own database and broker namespace, loopback registries
+    allowed over plain http, fast retries; a module overriding `settings` adds `overrides`."""
+    values: dict[str, Any] = {
+        "redis_namespace": redis_client.namespace,
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "redis_url": REDIS_URL,
+        "insecure_hosts": ("127.0.0.1",),
+        "allowed_networks": ("127.0.0.1/32",),
+        "retry_backoff_ms": 50,
+        "log_format": "json",
+    }
+    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from gateway.admin import create_project
 from gateway.bootstrap import Container
 from gateway.settings import Settings
 from store.tables import Delivery, OutboxMessage
-from tests.conftest import REDIS_URL, USERS, NamespacedRedis, auth
+from tests.conftest import USERS, NamespacedRedis, auth, settings_for
 from tests.integration import test_no_plaintext_secret as plaintext
 from tests.integration.browse import link, registries_listed, registry, settled
 from tests.polling import wait_until
@@ -44,17 +44,8 @@ redis_traffic = plaintext.redis_traffic  # every Redis command while a test runs
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, redis_client: NamespacedRedis) -> Settings:
     """conftest's settings, with few delivery tries and a short webhook deadline."""
-    return Settings(
-        redis_namespace=redis_client.namespace,
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        redis_url=REDIS_URL,
-        insecure_hosts=("127.0.0.1",),
-        allowed_networks=("127.0.0.1/32",),
-        retry_backoff_ms=50,
-        delivery_attempts=ATTEMPTS,
-        webhook_deadline=DEADLINE,
-        log_format="json",
+    return settings_for(
+        tmp_path, database_url, redis_client, delivery_attempts=ATTEMPTS, webhook_deadline=DEADLINE
     )
 
 

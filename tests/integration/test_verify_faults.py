@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from gateway.bootstrap import Container
 from gateway.settings import Settings
-from tests.conftest import REDIS_URL, auth
+from tests.conftest import NamespacedRedis, auth, settings_for
 from tests.polling import wait_until
 from tests.support.faulty import (
     FaultyRegistry,
@@ -47,19 +46,15 @@ OVERSIZED = 40 * 1024 * 1024  # above the 32 MiB response cap
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_client: redis.Redis) -> Settings:
+def settings(tmp_path: Path, database_url: str, redis_client: NamespacedRedis) -> Settings:
     """conftest's settings with short deadlines, few attempts and small catalog pages."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        redis_url=REDIS_URL,
-        insecure_hosts=("127.0.0.1",),
-        allowed_networks=("127.0.0.1/32",),
-        retry_backoff_ms=50,
+    return settings_for(
+        tmp_path,
+        database_url,
+        redis_client,
         verify_attempts=ATTEMPTS,
         request_deadline=DEADLINE,
         catalog_page_size=PAGE,
-        log_format="json",
     )
 
 
