@@ -29,6 +29,7 @@ from store.secrets import Sealed
 from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry
 from workers.deps import WorkerDeps
 from workers.errors import OutboundError
+from workers.retry_after import parse_retry_after
 
 log = structlog.get_logger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)  # longer than one send may take
@@ -151,11 +152,7 @@ def send(deps: WorkerDeps, outgoing: Outgoing) -> tuple[int | None, str | None, 
         return None, exc.reason, None
     except httpx.HTTPError as exc:
         return None, type(exc).__name__, None
-    retry_after = response.headers.get("retry-after")
-    try:
-        seconds = float(retry_after) if retry_after is not None else None
-    except ValueError:
-        seconds = None
+    seconds = parse_retry_after(response.headers.get("retry-after"))
     return (
         response.status_code,
         None if response.is_success else f"HTTP {response.status_code}",

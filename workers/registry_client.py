@@ -37,6 +37,7 @@ from workers.errors import (
     Unreachable,
 )
 from workers.errors import Timeout as RequestTimeout
+from workers.retry_after import parse_retry_after
 
 DEFAULT_PAGE_SIZE = 1000  # ask for large pages; registries cap them anyway
 DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server does not say (token spec)
@@ -101,13 +102,7 @@ def next_link(response: httpx.Response) -> str | None:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def _error_codes(response: httpx.Response) -> set[str]:
