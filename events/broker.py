@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Sequence
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.common import q_name
+from dramatiq.middleware import CurrentMessage, Middleware
 
 from events.envelope import Envelope
 
@@ -25,12 +27,32 @@ COMMAND_ACTOR = "handle_command"
 QUEUES = ("commands", "verify", "crawl", "fanout", "deliveries")
 
 
+class DeadLetterDetails(Middleware):
+    """Keep the error that killed a dead letter. Redis keeps the copy from the last
+    enqueue, whose traceback is the try before; only the traceback is refreshed."""
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if not isinstance(broker, RedisBroker):
+            return
+        redis_id = message.options.get("redis_message_id")
+        if redis_id is None:
+            return
+        traceback = message.options.get("traceback")
+        key = f"{broker.namespace}:{q_name(message.queue_name)}.XQ.msgs"
+        stored = broker.client.hget(key, redis_id)
+        if traceback is None or not isinstance(stored, bytes):
+            return
+        dead = dramatiq.Message.decode(stored)
+        broker.client.hset(key, redis_id, dead.copy(options={"traceback": traceback}).encode())
+
+
 def make_broker(redis_url: str | None, namespace: str = "dramatiq") -> dramatiq.Broker:
     """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`)."""
     broker: dramatiq.Broker = (
         RedisBroker(url=redis_url, namespace=namespace) if redis_url else StubBroker()
     )
     broker.add_middleware(CurrentMessage())  # handlers read their retry count
+    broker.add_middleware(DeadLetterDetails())
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker

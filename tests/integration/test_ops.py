@@ -302,3 +302,27 @@ def test_watch_refreshes_until_interrupted(
     documents = [json.loads(line) for line in watched.output.splitlines()]
     assert len(documents) == 2 and pauses == [2.0, 2.0]
     assert [row["queue"] for row in documents[0]["queues"]][:2] == ["commands", "verify"]
+
+
+def test_a_dead_letter_shows_the_error_of_its_last_try(
+    container: Container, api: TestClient, project: dict[str, Any]
+) -> None:
+    tries: list[int] = []
+
+    def counts_its_tries(envelope: dict[str, Any]) -> None:
+        tries.append(1)
+        raise RuntimeError(f"failure number {len(tries)}")
+
+    dramatiq.actor(
+        broker=container.broker, actor_name="fails_differently", queue_name="verify",
+        max_retries=2, min_backoff=10, max_backoff=20,
+    )(counts_its_tries)  # fmt: skip
+    token = project["owner_token"]
+    with consuming(container.broker, "verify"):
+        publish(
+            container.broker, envelopes(1)[0], actor_name="fails_differently", queue_name="verify"
+        )
+        wait_until(settles(lambda: queue_row(api, token, "verify"), dead=1, in_flight=0), timeout=8)
+    letters = api.get("/v1/ops/dead-letters", headers=auth(token)).json()["dead_letters"]
+    assert len(tries) == 3
+    assert [d["last_error"] for d in letters] == ["RuntimeError: failure number 3"]
