@@ -46,10 +46,27 @@ class DeadLetterDetails(Middleware):
         broker.client.hset(key, redis_id, dead.copy(options={"traceback": traceback}).encode())
 
 
-def make_broker(redis_url: str | None, namespace: str = "dramatiq") -> dramatiq.Broker:
-    """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`)."""
+def make_broker(
+    redis_url: str | None,
+    namespace: str = "dramatiq",
+    *,
+    heartbeat_timeout_ms: int = 60_000,
+    maintenance_chance: int = 1_000,
+) -> dramatiq.Broker:
+    """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`).
+
+    A worker that dies holding messages is noticed once its heartbeat is
+    `heartbeat_timeout_ms` old, by a maintenance pass that runs on `maintenance_chance`
+    out of a million broker calls; its messages then go back on their queues."""
     broker: dramatiq.Broker = (
-        RedisBroker(url=redis_url, namespace=namespace) if redis_url else StubBroker()
+        RedisBroker(
+            url=redis_url,
+            namespace=namespace,
+            heartbeat_timeout=heartbeat_timeout_ms,
+            maintenance_chance=maintenance_chance,
+        )
+        if redis_url
+        else StubBroker()
     )
     broker.add_middleware(CurrentMessage())  # handlers read their retry count
     broker.add_middleware(DeadLetterDetails())

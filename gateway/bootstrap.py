@@ -103,6 +103,12 @@ def bootstrap(
     return Container(
         settings=settings,
         store=bootstrap_store(settings),
-        broker=broker or make_broker(settings.redis_url, settings.redis_namespace),
+        broker=broker
+        or make_broker(
+            settings.redis_url,
+            settings.redis_namespace,
+            heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
+            maintenance_chance=settings.broker_maintenance_chance,
+        ),
         keys=keys,
     )

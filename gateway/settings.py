@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     redis_namespace: str = Field(
         "dramatiq", description="Prefix of the broker's Redis keys; lets deployments share a Redis."
     )
+    broker_heartbeat_timeout: float = Field(
+        60, gt=0, description="Seconds of silence after which a worker counts as dead."
+    )
+    broker_maintenance_chance: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Broker calls per million that run maintenance (requeue a dead worker's).",
+    )
     api_url: str = Field("http://127.0.0.1:8080", description="Where the CLI finds the API.")
     token: SecretStr | None = Field(None, description="The CLI's API token.")
     allowed_networks: CommaList = Field(

@@ -19,7 +19,7 @@ from tests.integration.redis_queue import queued_messages
 from tests.polling import wait_until
 from tests.support.images import push_image
 from tests.support.registry import RunningRegistry
-from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.webhook_receiver import Reply, WebhookReceiver
 
 JOBS = ("build-a", "build-b")
 
@@ -35,10 +35,10 @@ def skopeo_inspect(
     )  # fmt: skip
 
 
-def pending_deliveries(env: dict[str, str]) -> list[str]:
+def pending_deliveries(env: dict[str, str], jobs: tuple[str, ...] = JOBS) -> list[str]:
     return [
         d["id"]
-        for job in JOBS
+        for job in jobs
         for d in cli_json(env, "jobs", "deliveries", "demo", job)["deliveries"]
         if d["status"] == "pending"
     ]
@@ -125,3 +125,53 @@ def test_update_survives_a_killed_worker_and_the_delivered_auths_work_with_skope
     assert (
         USERS["alice"] not in (tmp_path / "api.log").read_text() + (tmp_path / "w2.log").read_text()
     )
+
+
+def test_a_worker_killed_mid_delivery_is_replaced_and_the_job_sees_one_webhook_id(
+    tmp_path: Path, postgres_url: str, anon_registry: RunningRegistry
+) -> None:
+    port = free_port()
+    env = base_env(
+        REGLINK_DATA_DIR=str(tmp_path / "data"),
+        REGLINK_DATABASE_URL=postgres_url,
+        REGLINK_REDIS_URL=REDIS_URL,
+        REGLINK_REDIS_NAMESPACE=f"reglink-e2e-{port}",
+        REGLINK_API_URL=f"http://127.0.0.1:{port}",
+        REGLINK_INSECURE_HOSTS="127.0.0.1",
+        REGLINK_ALLOWED_NETWORKS="127.0.0.1/32",
+        REGLINK_RETRY_BACKOFF_MS="50",
+        REGLINK_SEALING_KEYS=generate_private_key(),
+        REGLINK_STORE_KEYS=generate_key(),
+        REGLINK_BROKER_HEARTBEAT_TIMEOUT="2",  # notice the dead worker quickly…
+        REGLINK_BROKER_MAINTENANCE_CHANCE="1000000",  # …on the next broker call
+        REGLINK_LOG_FORMAT="json",
+    )
+    with (
+        WebhookReceiver() as hooks,
+        process(["api", "--port", str(port)], env, tmp_path / "api.log") as api,
+        process(["worker"], env, tmp_path / "w1.log") as first,
+    ):
+        wait_healthy(env["REGLINK_API_URL"], api, tmp_path / "api.log")
+        env["REGLINK_TOKEN"] = cli_json(env, "admin", "create-project", "demo", "--owner", "alice")[
+            "token"
+        ]
+        assert (
+            cli_json(env, "link", "demo", "hub", anon_registry.url, "--wait")["registry"]["status"]
+            == "verified"
+        )
+        secret = cli_json(env, "jobs", "add", "demo", "ci", "--webhook", hooks.url("ci"))["secret"]
+        hooks.add_job("ci", secret)
+        hooks.respond("ci", Reply(delay=8), times=1)  # the first POST hangs…
+        cli_json(env, "jobs", "use", "demo", "ci", "hub")
+        wait_until(lambda: hooks.attempts("ci"), what="the first POST")
+        first.send_signal(signal.SIGKILL)  # …and its worker dies before it hears back
+        first.wait(10)
+
+        with process(["worker"], env, tmp_path / "w2.log"):
+            wait_until(lambda: len(hooks.attempts("ci")) == 2, timeout=30, what="the redelivery")
+            wait_until(lambda: not pending_deliveries(env, ("ci",)), what="delivery settled")
+        rows = cli_json(env, "jobs", "deliveries", "demo", "ci")["deliveries"]
+    assert [(r["status"], r["version"]) for r in rows] == [("delivered", 1)]
+    ids = {received.webhook_id for received in hooks.attempts("ci")}
+    assert ids == {rows[0]["id"]}, "the retry is the same delivery: the job drops the duplicate"
+    assert {event.get_id() for event in hooks.events("ci")} == {rows[0]["id"]}
