@@ -14,7 +14,7 @@ from dramatiq.errors import BrokerError
 from events.broker import publish_command
 from events.envelope import Envelope
 from events.errors import CommandRejected, InvalidInput
-from events.messages import Command, LinkRegistry, UnlinkRegistry
+from events.messages import Command, LinkRegistry, UnlinkRegistry, UpdateRegistry
 from events.validation import validate_command
 from gateway.bootstrap import Container
 from store import commands as records
@@ -22,6 +22,7 @@ from store.identity import authorize
 from store.jobs import check_unused
 from store.registries import check_name_free, get_active
 from store.tables import CommandRecord
+from store.updates import merged_details
 
 log = structlog.get_logger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
@@ -66,6 +67,9 @@ def submit(
                 registry = get_active(uow.session, project, command.name)
                 if isinstance(command, UnlinkRegistry) and not command.force:
                     check_unused(uow.session, registry)  # 409 at once, naming the jobs
+                if isinstance(command, UpdateRegistry):
+                    has_secret = command.sealed_secret is not None
+                    merged_details(uow.session, project, registry, command, has_secret)
         records.record_queued(
             uow.session,
             id=command_id,

@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from sqlmodel import Session
 
 from events.envelope import Envelope
-from events.errors import Conflict, InvalidInput
 from events.messages import RegistryLinkRequested, RegistryUpdateRequested, UpdateRegistry
 from events.sealing import unseal
-from events.validation import check_auth, host_port
+from events.validation import host_port
 from store.credentials import destroy_secret, store_secret
 from store.identity import authorize
-from store.registries import check_name_free, get_active, registry_event, subject
+from store.registries import get_active, registry_event, subject
 from store.tables import Registry, RegistryUpdate, utcnow
 from store.uow import UnitOfWork
+from store.updates import merged_details
 from workers.deps import WorkerDeps
 
 
@@ -47,48 +47,12 @@ def update_registry(
     session = uow.session
     project = authorize(session, command.project, envelope.actor, owner=True)
     registry = get_active(session, project, command.name)
-    if command.expected_version is not None and command.expected_version != registry.version:
-        raise Conflict(
-            f"registry {registry.name!r} is at version {registry.version}, "
-            f"not {command.expected_version}; reload and try again"
-        )
-    if registry.status == "pending":
-        raise Conflict(f"registry {registry.name!r} is still being verified; try again shortly")
-    name = command.new_name or registry.name
-    if name.lower() != registry.active_name:
-        check_name_free(session, project, name)
-    url = command.url or registry.url
-    auth = command.auth or registry.auth
-    username = command.username if command.username is not None else registry.username
-    if auth == "anonymous" and command.username is None:
-        username = None
     secret = (
         unseal(command.sealed_secret, deps.unsealing_keys, project=command.project)
         if command.sealed_secret
         else None
     )
-    keep_secret = secret is None and auth != "anonymous"
-    if keep_secret and (host_port(url)[0] != host_port(registry.url)[0] or auth != registry.auth):
-        raise InvalidInput(
-            "a new host or auth type needs the credentials entered again: "
-            "stored credentials are never sent to a host they were not entered for"
-        )
-    check_auth(auth, username, secret is not None or keep_secret, require_secret=True)
-    details = {
-        "name": name,
-        "url": url,
-        "description": (
-            command.description if command.description is not None else registry.description
-        ),
-        "auth": auth,
-        "username": username,
-        "repositories": (
-            list(command.repositories)
-            if command.repositories is not None
-            else list(registry.repositories)
-        ),
-        "expires_at": command.expires_at or registry.expires_at,
-    }
+    details, keep_secret = merged_details(session, project, registry, command, secret is not None)
     supersede_pending(session, registry)
     about = subject(project.name, registry)
     if registry.status == "failed":
