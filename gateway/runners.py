@@ -13,6 +13,7 @@ from datetime import timedelta
 import dramatiq
 import structlog
 import uvicorn
+from prometheus_client import start_http_server
 from sqlalchemy.exc import OperationalError
 
 from gateway.api import create_app
@@ -83,11 +84,13 @@ def run_worker(
 ) -> None:
     _require_redis(settings, "worker")
     if processes <= 1:
-        _worker_process(settings, threads, queues)
+        _worker_process(settings, threads, queues, 0)
         return
     children = [
         multiprocessing.get_context("spawn").Process(
-            target=_worker_process, args=(settings, threads, queues), name=f"reglink-worker-{i}"
+            target=_worker_process,
+            args=(settings, threads, queues, i),
+            name=f"reglink-worker-{i}",
         )
         for i in range(processes)
     ]
@@ -122,8 +125,10 @@ def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> No
         stop.wait(settings.scheduler_tick)
 
 
-def _worker_process(settings: Settings, threads: int, queues: set[str] | None = None) -> None:
+def _worker_process(settings: Settings, threads: int, queues: set[str] | None, index: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
+    if settings.worker_metrics_port is not None:
+        start_http_server(settings.worker_metrics_port + index, addr="0.0.0.0")
     with running_workers(bootstrap(settings), threads, queues):
         _wait_for_signal()
 

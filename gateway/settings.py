@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         7 * 86400, ge=0, description="Seconds before a credential's expiry it turns `expiring`."
     )
     scheduler_tick: float = Field(10, gt=0, description="Seconds between scheduler passes.")
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Where `reglink worker` serves Prometheus metrics (process i: port + i).",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from events.sealing import generate_private_key
 from store.secrets import generate_key
 from tests.conftest import REDIS_URL, USERS
@@ -72,6 +74,13 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegi
     assert USERS["alice"] not in (tmp_path / "up.log").read_text()
 
 
+def worker_metric(port: int, series: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith(series + " ")
+    )
+
+
 def test_split_deployment_on_redis_and_postgres(
     tmp_path: Path, postgres_url: str, anon_registry: RunningRegistry
 ) -> None:
@@ -87,6 +96,8 @@ def test_split_deployment_on_redis_and_postgres(
         REGLINK_INSECURE_HOSTS="127.0.0.1",
         REGLINK_ALLOWED_NETWORKS="127.0.0.1/32",
     )
+    metrics_port = free_port()
+    env["REGLINK_WORKER_METRICS_PORT"] = str(metrics_port)  # two processes: this port and +1
     # keys are created once (as an operator would) and shared through the environment
     env["REGLINK_SEALING_KEYS"] = generate_private_key()
     env["REGLINK_STORE_KEYS"] = generate_key()
@@ -104,3 +115,10 @@ def test_split_deployment_on_redis_and_postgres(
             lambda: cli_json(env, "show", "demo", "hub")["crawl_finished_at"], what="first crawl"
         )
         assert cli_json(env, "repos", "demo", "hub")["repositories"] == [{"name": "app", "tags": 1}]
+        verified = sum(
+            worker_metric(
+                metrics_port + i, 'reglink_messages_total{actor="verify_registry",outcome="done"}'
+            )
+            for i in range(2)
+        )
+        assert verified >= 1, "the workers' own /metrics count the verification"
