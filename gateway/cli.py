@@ -10,42 +10,23 @@ from typing import Annotated, Any
 import typer
 
 from events.errors import CommandRejected
+from gateway.cli_common import Json, Wait, emit, fail, settings
+from gateway.cli_common import client as api_client
+from gateway.cli_jobs import jobs_app
 from gateway.cli_ops import ops_app
-from gateway.client import ApiClient
-from gateway.settings import Settings
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Link registries to CI/CD projects."
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback's locals may hold a secret
+    help="Link registries to CI/CD projects.",
 )
 admin = typer.Typer(
     no_args_is_help=True, help="Projects and members (works on the store directly)."
 )
 app.add_typer(admin, name="admin")
-jobs = typer.Typer(no_args_is_help=True, help="Build jobs and the registries they use.")
-app.add_typer(jobs, name="jobs")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(ops_app, name="ops")
-
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-Wait = Annotated[bool, typer.Option("--wait", help="Block until the command has an outcome.")]
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _client() -> ApiClient:
-    settings = _settings()
-    token = settings.token.get_secret_value() if settings.token else None
-    return ApiClient(settings.api_url, token)
-
-
-def _emit(document: dict[str, Any], as_json: bool, human: str) -> None:
-    typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
-
-
-def _fail(exc: CommandRejected) -> None:
-    typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -53,7 +34,7 @@ def up(host: str = "127.0.0.1", port: int = 8080) -> None:
     """API and workers in one process, on embedded defaults."""
     from gateway.runners import run_up
 
-    run_up(_settings(), host, port)
+    run_up(settings(), host, port)
 
 
 @app.command()
@@ -61,7 +42,7 @@ def api(host: str = "127.0.0.1", port: int = 8080) -> None:
     """The HTTP API alone (needs REGLINK_REDIS_URL)."""
     from gateway.runners import run_api
 
-    run_api(_settings(), host, port)
+    run_api(settings(), host, port)
 
 
 @app.command()
@@ -76,7 +57,7 @@ def worker(
     from gateway.runners import run_worker
 
     chosen = {q.strip() for q in queues.split(",") if q.strip()} if queues else None
-    run_worker(_settings(), processes, threads, chosen)
+    run_worker(settings(), processes, threads, chosen)
 
 
 @app.command()
@@ -84,7 +65,7 @@ def scheduler() -> None:
     """Ask for re-verifications and re-crawls as they fall due."""
     from gateway.runners import run_scheduler
 
-    run_scheduler(_settings())
+    run_scheduler(settings())
 
 
 @admin.command("create-project")
@@ -97,12 +78,12 @@ def create_project(
     from gateway.admin import create_project as create
 
     try:
-        document = create(_settings(), project, owner)
+        document = create(settings(), project, owner)
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     token = document.get("token")
     human = f"project {project} created, owner {owner}" + (f"\ntoken: {token}" if token else "")
-    _emit(document, as_json, human)
+    emit(document, as_json, human)
 
 
 @admin.command("add-member")
@@ -116,12 +97,12 @@ def add_member(
     from gateway.admin import add_member as add
 
     try:
-        document = add(_settings(), project, user, role)
+        document = add(settings(), project, user, role)
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     token = document.get("token")
     human = f"{user} is {role} of {project}" + (f"\ntoken: {token}" if token else "")
-    _emit(document, as_json, human)
+    emit(document, as_json, human)
 
 
 def _read_secret(from_stdin: bool) -> str | None:
@@ -129,7 +110,7 @@ def _read_secret(from_stdin: bool) -> str | None:
         return None
     value = sys.stdin.readline().rstrip("\r\n")
     if not value:
-        _fail(CommandRejected("expected the secret on standard input"))
+        fail(CommandRejected("expected the secret on standard input"))
     return value
 
 
@@ -166,15 +147,15 @@ def link(
         body["password"] = _read_secret(True)
     if token_stdin:
         body["token"] = _read_secret(True)
-    client = _client()
+    client = api_client()
     try:
         accepted = client.request("POST", f"/v1/projects/{project}/registries", json=body)
         if not wait:
-            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
             return
         outcome = client.wait_for_verification(accepted["command_id"])
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     _finish(outcome, as_json)
 
 
@@ -218,12 +199,12 @@ def update(
         body["token"] = _read_secret(True)
     body = {k: v for k, v in body.items() if v is not None}
     path = f"/v1/projects/{project}/registries/{name}"
-    client = _client()
+    client = api_client()
     try:
         before = client.request("GET", path)["version"]
         accepted = client.request("PATCH", path, json=body)
         if not wait:
-            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
             return
         outcome = client.wait_for_command(accepted["command_id"])
         if outcome["status"] == "succeeded":
@@ -237,7 +218,7 @@ def update(
                 "the update's verification",
             )["registry"]
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     registry = outcome.get("registry") or {}
     if registry.get("status") == "update_failed":
         outcome["status"] = "failed"
@@ -273,15 +254,15 @@ def _submit(
     as_json: bool,
     params: dict[str, str] | None = None,
 ) -> None:
-    client = _client()
+    client = api_client()
     try:
         accepted = client.request(method, path, json=body, params=params)
         if not wait:
-            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
             return
         outcome = client.wait_for_command(accepted["command_id"])
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     _finish(outcome, as_json)
 
 
@@ -297,7 +278,7 @@ def _finish(outcome: dict[str, Any], as_json: bool) -> None:
         human = f"{outcome['status']}: command {outcome['id']}"
         if registry:
             human = f"{registry['name']}: {registry['status']} (version {registry['version']})"
-        _emit(outcome, as_json, human)
+        emit(outcome, as_json, human)
         return
     if as_json:
         typer.echo(json.dumps(outcome, indent=2, sort_keys=True))
@@ -315,43 +296,43 @@ def registries(
 ) -> None:
     """List a project's linked registries."""
     try:
-        document = _client().request(
+        document = api_client().request(
             "GET", f"/v1/projects/{project}/registries", params={"all": str(all).lower()}
         )
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     lines = [f"{'NAME':20} {'STATUS':14} {'VERSION':7} URL"]
     for row in document["registries"]:
         reason = f"  ({row['reason']})" if row.get("reason") else ""
         lines.append(
             f"{row['name']:20} {row['status']:14} {row['version']:<7} {row['url']}{reason}"
         )
-    _emit(document, as_json, "\n".join(lines))
+    emit(document, as_json, "\n".join(lines))
 
 
 @app.command()
 def show(project: str, name: str, as_json: Json = False) -> None:
     """Show one registry."""
     try:
-        document = _client().request("GET", f"/v1/projects/{project}/registries/{name}")
+        document = api_client().request("GET", f"/v1/projects/{project}/registries/{name}")
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     human = "\n".join(
         f"{key}: {value}" for key, value in document.items() if value not in (None, [], "")
     )
-    _emit(document, as_json, human)
+    emit(document, as_json, human)
 
 
 @app.command()
 def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) -> None:
     """Crawl a registry's catalog now; with --wait, until the new snapshot is in place."""
-    client = _client()
+    client = api_client()
     path = f"/v1/projects/{project}/registries/{name}"
     try:
         before = client.request("GET", path).get("crawl_finished_at")
         accepted = client.request("POST", f"{path}/crawl")
         if not wait:
-            _emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
+            emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
             return
         outcome = client.wait_for_command(accepted["command_id"])
         if outcome["status"] == "succeeded":
@@ -360,7 +341,7 @@ def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) ->
             )
             outcome["registry"] = registry
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     registry = outcome.get("registry") or {}
     if registry.get("crawl_error"):
         outcome["status"] = "failed"
@@ -371,114 +352,36 @@ def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) ->
     human = (
         f"{name}: {registry.get('repository_count')} repositories, {registry.get('tag_count')} tags"
     )
-    _emit(outcome, as_json, human)
+    emit(outcome, as_json, human)
 
 
 @app.command()
 def repos(project: str, name: str, as_json: Json = False) -> None:
     """List a registry's repositories (from its last crawl)."""
     try:
-        document = _client().request(
+        document = api_client().request(
             "GET", f"/v1/projects/{project}/registries/{name}/repositories"
         )
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     human = "\n".join(f"{row['name']}  ({row['tags']} tags)" for row in document["repositories"])
-    _emit(document, as_json, human)
+    emit(document, as_json, human)
 
 
 @app.command()
 def tags(project: str, name: str, repo: str, as_json: Json = False) -> None:
     """List a repository's tags with digest, media type and platforms."""
     try:
-        document = _client().request(
+        document = api_client().request(
             "GET", f"/v1/projects/{project}/registries/{name}/repositories/{repo}/tags"
         )
     except CommandRejected as exc:
-        _fail(exc)
+        fail(exc)
     lines = [
         f"{row['tag']:24} {row['digest'] or '-':73} {','.join(row['platforms'])}"
         for row in document["tags"]
     ]
-    _emit(document, as_json, "\n".join(lines))
-
-
-@jobs.command("add")
-def jobs_add(
-    project: str,
-    job: str,
-    webhook: Annotated[str, typer.Option(help="Where deliveries go.")],
-    as_json: Json = False,
-) -> None:
-    """Register a build job; prints its signing secret (whsec_…) once."""
-    try:
-        document = _client().request(
-            "POST", f"/v1/projects/{project}/jobs", json={"name": job, "webhook": webhook}
-        )
-    except CommandRejected as exc:
-        _fail(exc)
-    _emit(document, as_json, f"job {job} added\nsecret: {document['secret']}")
-
-
-@jobs.command("use")
-def jobs_use(project: str, job: str, name: str, as_json: Json = False) -> None:
-    """Let a build job use a verified registry; it receives the current details at once."""
-    try:
-        document = _client().request("PUT", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
-    except CommandRejected as exc:
-        _fail(exc)
-    _emit(document, as_json, f"{job} uses {name} (version {document['version']})")
-
-
-@jobs.command("drop")
-def jobs_drop(project: str, job: str, name: str) -> None:
-    """Stop a build job from using a registry."""
-    try:
-        _client().request("DELETE", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
-    except CommandRejected as exc:
-        _fail(exc)
-    typer.echo(f"{job} no longer uses {name}")
-
-
-@jobs.command("list")
-def jobs_list(project: str, as_json: Json = False) -> None:
-    """List build jobs and the registries they use."""
-    try:
-        document = _client().request("GET", f"/v1/projects/{project}/jobs")
-    except CommandRejected as exc:
-        _fail(exc)
-    lines = []
-    for row in document["jobs"]:
-        uses = ", ".join(r["name"] for r in row["registries"]) or "-"
-        lines.append(f"{row['name']:20} {row['webhook']}  uses: {uses}")
-    _emit(document, as_json, "\n".join(lines))
-
-
-@jobs.command("deliveries")
-def jobs_deliveries(project: str, job: str, as_json: Json = False) -> None:
-    """A build job's deliveries, newest first, dead letters included."""
-    try:
-        document = _client().request("GET", f"/v1/projects/{project}/jobs/{job}/deliveries")
-    except CommandRejected as exc:
-        _fail(exc)
-    lines = [
-        f"{d['id']}  {d['registry']:16} v{d['version']:<4} {d['kind']:22} {d['status']:10} "
-        f"tries={d['attempts']} {d['last_error'] or ''}"
-        for d in document["deliveries"]
-    ]
-    _emit(document, as_json, "\n".join(lines))
-
-
-@jobs.command("redeliver")
-def jobs_redeliver(project: str, job: str, delivery_id: str) -> None:
-    """Send a dead delivery again."""
-    try:
-        _client().request(
-            "POST", f"/v1/projects/{project}/jobs/{job}/deliveries/{delivery_id}/retry"
-        )
-    except CommandRejected as exc:
-        _fail(exc)
-    typer.echo(f"delivery {delivery_id} queued again")
+    emit(document, as_json, "\n".join(lines))
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ import click
 import typer
 
 from events.errors import CommandRejected
+from gateway.cli_common import Json, emit
+from gateway.cli_common import client as _client
 from gateway.client import ApiClient
-from gateway.settings import Settings
 
 DEFAULT_WATCH_INTERVAL = 2.0  # seconds between refreshes of `ops queues --watch`
 
@@ -21,14 +22,7 @@ ops_app = typer.Typer(
     no_args_is_help=True, help="Queues and dead letters of the broker (for project owners)."
 )
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Queue = Annotated[str | None, typer.Option("--queue", help="Only this queue.")]
-
-
-def _client() -> ApiClient:
-    settings = Settings()
-    token = settings.token.get_secret_value() if settings.token else None
-    return ApiClient(settings.api_url, token)
 
 
 def _call(client: ApiClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -41,10 +35,6 @@ def _call(client: ApiClient, method: str, path: str, **kwargs: Any) -> dict[str,
 def _fail(code: str, message: str) -> NoReturn:
     typer.echo(f"error: {code}: {message}", err=True)
     raise typer.Exit(1)
-
-
-def _emit(document: dict[str, Any], as_json: bool, human: str) -> None:
-    typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
 
 
 def queues_table(document: dict[str, Any]) -> str:
@@ -69,7 +59,7 @@ def queues(
     client = _client()
     if not watch:
         document = _call(client, "GET", "/v1/ops/queues")
-        _emit(document, as_json, queues_table(document))
+        emit(document, as_json, queues_table(document))
         return
     try:
         while True:
@@ -95,7 +85,7 @@ def dead_letters(queue: Queue = None, as_json: Json = False) -> None:
         f"retries={d['retries']} {d['when']}\n    {d['last_error'] or '(no error recorded)'}"
         for d in document["dead_letters"]
     ]
-    _emit(document, as_json, "\n".join(lines) or "no dead letters")
+    emit(document, as_json, "\n".join(lines) or "no dead letters")
 
 
 @ops_app.command("replay")
@@ -114,7 +104,7 @@ def replay(
     document = _call(_client(), "POST", "/v1/ops/dead-letters/replay", json=body)
     if ids and document["replayed"] == 0:
         _fail("not_found", "no dead letter has these ids (replayed or purged already?)")
-    _emit(document, as_json, f"replayed {document['replayed']} dead letter(s)")
+    emit(document, as_json, f"replayed {document['replayed']} dead letter(s)")
 
 
 @ops_app.command("purge")
@@ -132,4 +122,4 @@ def purge(
         typer.confirm(f"Drop {count} dead letter(s) of {where} for good?", abort=True)
     body = {"queue": queue, "confirm": True}
     document = _call(client, "POST", "/v1/ops/dead-letters/purge", json=body)
-    _emit(document, as_json, f"purged {document['purged']} dead letter(s)")
+    emit(document, as_json, f"purged {document['purged']} dead letter(s)")

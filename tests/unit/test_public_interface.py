@@ -71,3 +71,8 @@ DESIGN_COMMANDS = (
 
 def test_every_command_of_the_design_interface_exists() -> None:
     assert set(DESIGN_COMMANDS) <= cli_paths()
+
+
+def test_cli_tracebacks_never_show_local_variables() -> None:
+    """A crash must not print a password the command was holding."""
+    assert app.pretty_exceptions_show_locals is False
