@@ -1,23 +1,16 @@
 """A client for the Registry HTTP API v2 (distribution spec), over the guarded client.
 
-Challenges are answered per response, not once per registry: some registries answer
-`/v2/` with a Bearer challenge but guard the catalog with Basic. Bearer tokens follow
-the Docker token spec (GET the realm with basic credentials) or, for oauth2, the OAuth2
-refresh-token grant (POST the realm), falling back to the long-lived token as a Bearer
-token where the realm refuses. Tokens are cached per (realm, service, scope).
+Challenges are answered per response, not once per registry (`workers.registry_auth`):
+some registries answer `/v2/` with a Bearer challenge but guard the catalog with Basic.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -37,13 +30,17 @@ from workers.errors import (
     Unreachable,
 )
 from workers.errors import Timeout as RequestTimeout
+from workers.registry_auth import (  # noqa: F401  (Credentials is re-exported)
+    Challenge,
+    ChallengeAnswerer,
+    Credentials,
+    json_object,
+    parse_challenge,
+)
 from workers.retry_after import parse_retry_after
 
 DEFAULT_PAGE_SIZE = 1000  # ask for large pages; registries cap them anyway
-DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server does not say (token spec)
-DEFAULT_TOKEN_MARGIN = 10  # re-fetch this long before a token expires
 DEFAULT_MAX_PAGES = 100_000  # a catalog longer than this is a loop in disguise
-CLIENT_ID = "reglink"
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -52,7 +49,6 @@ MANIFEST_TYPES = (
 )
 INDEX_TYPES = MANIFEST_TYPES[:2]
 CATALOG_SCOPE = "registry:catalog:*"
-_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 Retrying = Callable[[Callable[[], httpx.Response]], httpx.Response]
 
@@ -62,34 +58,10 @@ def _once(call: Callable[[], httpx.Response]) -> httpx.Response:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    auth: str  # anonymous | basic | oauth2
-    username: str | None = None
-    secret: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class Challenge:
-    scheme: str  # basic | bearer
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
 class Manifest:
     digest: str
     media_type: str
     platforms: tuple[str, ...] = ()  # os/arch[/variant] for an index or list
-
-
-def parse_challenge(header: str) -> Challenge | None:
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() not in ("basic", "bearer"):
-        return None
-    params = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _CHALLENGE_PARAM.finditer(rest)
-    }
-    return Challenge(scheme.lower(), params)
 
 
 def next_link(response: httpx.Response) -> str | None:
@@ -127,12 +99,7 @@ class RegistryClient:
         self._http = http
         self._page_size = page_size
         self._base = base_url.rstrip("/")
-        self._credentials = credentials
-        self._clock = clock
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._lock = threading.Lock()
-        self._basic: str | None = None  # sent up front once a Basic challenge was answered
-        self.token_requests = 0
+        self._auth = ChallengeAnswerer(http, credentials, clock)
 
     # -- the API ---------------------------------------------------------------------
 
@@ -190,7 +157,7 @@ class RegistryClient:
             return Manifest(digest, media_type)
         response = self._request("GET", url, scope=scope, headers=headers)
         self._raise_for(response, url)
-        body = self._json(response, url)
+        body = json_object(response, url)
         media_type = media_type or str(body.get("mediaType", ""))
         digest = digest or response.headers.get("docker-content-digest", "")
         platforms: tuple[str, ...] = ()
@@ -231,7 +198,7 @@ class RegistryClient:
             if response.status_code == 400:  # PAGINATION_NUMBER_INVALID: ask differently
                 url = fallback.pop(0)
                 continue
-            items = self._json(response, url).get(key) or []
+            items = json_object(response, url).get(key) or []
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise InvalidResponse(f"{url}: '{key}' is not a list of names")
             pages += 1
@@ -267,7 +234,7 @@ class RegistryClient:
     ) -> httpx.Response:
         """Send; on a 401 challenge, answer it and send once more."""
         headers = dict(headers or {})
-        cached = self._cached_authorization(url, scope)
+        cached = self._auth.cached(scope)
         if cached:
             headers["Authorization"] = cached
         response = self._send(method, url, headers)
@@ -276,7 +243,7 @@ class RegistryClient:
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
         if challenge is None:
             return response
-        authorization = self._answer(challenge, scope)
+        authorization = self._auth.answer(challenge, scope)
         if authorization is None or authorization == cached:
             return response
         headers["Authorization"] = authorization
@@ -306,95 +273,6 @@ class RegistryClient:
         except httpx.TransportError as exc:
             raise Unreachable(f"{urlsplit(url).netloc}: {type(exc).__name__}") from None
 
-    def _answer(self, challenge: Challenge, scope: str | None) -> str | None:
-        creds = self._credentials
-        if challenge.scheme == "basic":
-            if creds.auth == "anonymous" or creds.secret is None:
-                return None
-            pair = f"{creds.username or ''}:{creds.secret}".encode()
-            self._basic = "Basic " + base64.b64encode(pair).decode()
-            return self._basic
-        realm = challenge.params.get("realm")
-        if not realm:
-            raise InvalidResponse("the registry's Bearer challenge names no realm")
-        service = challenge.params.get("service", "")
-        wanted = challenge.params.get("scope") or scope or ""
-        return f"Bearer {self._token(realm, service, wanted)}"
-
-    def _cached_authorization(self, url: str, scope: str | None) -> str | None:
-        key_scope = scope or ""
-        now = self._clock()
-        with self._lock:
-            for (_realm, _service, cached_scope), (token, expires) in self._tokens.items():
-                if cached_scope == key_scope and expires > now:
-                    return f"Bearer {token}"
-        return self._basic
-
-    def _token(self, realm: str, service: str, scope: str) -> str:
-        key = (realm, service, scope)
-        now = self._clock()
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached and cached[1] > now:
-                return cached[0]
-        token, lifetime = self._fetch_token(realm, service, scope)
-        with self._lock:
-            self._tokens[key] = (token, now + max(1.0, lifetime - DEFAULT_TOKEN_MARGIN))
-        return token
-
-    def _fetch_token(self, realm: str, service: str, scope: str) -> tuple[str, float]:
-        creds = self._credentials
-        self.token_requests += 1
-        params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
-        if creds.auth == "oauth2" and creds.secret:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": creds.secret,
-                "client_id": CLIENT_ID,
-                **params,
-            }
-            response = self._send_token("POST", realm, data=form)
-            if response.status_code in (400, 401, 403, 404, 405):
-                # the realm does not do OAuth2: use the long-lived token as a Bearer token
-                return creds.secret, float(DEFAULT_TOKEN_LIFETIME)
-        else:
-            auth = (
-                (creds.username or "", creds.secret)
-                if creds.auth == "basic" and creds.secret
-                else None
-            )
-            response = self._send_token("GET", realm, params=params, auth=auth)
-        if response.status_code in (401, 403):
-            raise Unauthorized("the registry's token server refused the credentials")
-        if response.status_code == 429:
-            raise RateLimited(
-                "the token server is rate limiting", retry_after=_retry_after(response)
-            )
-        if response.status_code >= 500:
-            raise ServerError(f"the token server answered {response.status_code}")
-        if response.status_code != 200:
-            raise InvalidResponse(f"the token server answered {response.status_code}")
-        body = self._json(response, "token endpoint")
-        token = body.get("token") or body.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise InvalidResponse("the token server's answer holds no token")
-        lifetime = body.get("expires_in", DEFAULT_TOKEN_LIFETIME)
-        return token, float(lifetime) if isinstance(lifetime, int | float) else float(
-            DEFAULT_TOKEN_LIFETIME
-        )
-
-    def _send_token(self, method: str, realm: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, realm, **kwargs)
-            response.read()
-            return response
-        except OutboundError:
-            raise
-        except httpx.TimeoutException:
-            raise RequestTimeout("the token server did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise Unreachable(f"cannot reach the token server: {type(exc).__name__}") from None
-
     # -- answers ---------------------------------------------------------------------
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
@@ -412,16 +290,6 @@ class RegistryClient:
         if status >= 500:
             raise ServerError(f"the registry answered {status} for {what}")
         raise InvalidResponse(f"the registry answered {status} for {what}")
-
-    @staticmethod
-    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            raise InvalidResponse(f"{what} did not answer with JSON") from None
-        if not isinstance(body, dict):
-            raise InvalidResponse(f"{what} did not answer with a JSON object")
-        return body
 
 
 def _first_line(exc: BaseException) -> str:
