@@ -14,7 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import dramatiq
 import structlog
 from sqlalchemy import delete, exists, func
 from sqlmodel import Session, col, select
@@ -162,9 +161,7 @@ def crawl_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> Ca
     except OutboundError as exc:
         CRAWL_DURATION.labels(exc.reason).observe(time.monotonic() - started)
         _drop_generation(deps, target.registry_id, generation)
-        if exc.transient and attempt + 1 < DEFAULT_CRAWL_ATTEMPTS:
-            delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
-            raise dramatiq.Retry(str(exc), delay=delay) from None
+        deps.retry_if_transient(exc, attempt, DEFAULT_CRAWL_ATTEMPTS, "crawl")
         _record_crawl_error(deps, target, exc.reason)
         bound.warning("crawl.failed", reason=exc.reason, error=str(exc))
         return None

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 import dramatiq
 import httpx
+import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory
+from workers.errors import OutboundError
 from workers.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_VERIFY_ATTEMPTS = 5  # transient failures are retried this many times in all
 DEFAULT_RETRY_BACKOFF_MS = 1_000  # first retry delay; doubles each time
@@ -46,6 +50,16 @@ class WorkerDeps:
         if self.webhook_http is None:
             raise RuntimeError("this process was built without a webhook HTTP client")
         return self.webhook_http
+
+    def retry_if_transient(
+        self, exc: OutboundError, attempt: int, attempts: int, what: str
+    ) -> None:
+        """Come back later (`dramatiq.Retry`) while a transient failure has tries left;
+        otherwise return, and the caller records the failure."""
+        if exc.transient and attempt + 1 < attempts:
+            delay = self.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
+            log.warning(f"{what}.retrying", reason=exc.reason, attempt=attempt, delay_ms=delay)
+            raise dramatiq.Retry(str(exc), delay=delay) from None
 
     def retry_delay_ms(self, attempt: int, retry_after: float | None = None) -> int:
         """Exponential backoff with the server's Retry-After as a floor."""

@@ -12,7 +12,6 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-import dramatiq
 import structlog
 
 from events.envelope import Envelope
@@ -49,9 +48,7 @@ def recheck_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> 
     try:
         check_registry(deps.registry_client(target.url, target.credentials))
     except OutboundError as exc:
-        if exc.transient and attempt + 1 < deps.verify_attempts:
-            delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
-            raise dramatiq.Retry(str(exc), delay=delay) from None
+        deps.retry_if_transient(exc, attempt, deps.verify_attempts, "recheck")
         failure = exc
     return _record(deps, envelope, target, failure)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import dramatiq
 import structlog
 
 from events.envelope import Envelope
@@ -110,10 +109,7 @@ def verify_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> s
         VERIFY_DURATION.labels("verified").observe(time.perf_counter() - started)
     except OutboundError as exc:
         VERIFY_DURATION.labels(exc.reason).observe(time.perf_counter() - started)
-        if exc.transient and attempt + 1 < deps.verify_attempts:
-            delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
-            bound.warning("verify.retrying", reason=exc.reason, delay_ms=delay)
-            raise dramatiq.Retry(str(exc), delay=delay) from None
+        deps.retry_if_transient(exc, attempt, deps.verify_attempts, "verify")
         outcome = RegistryVerificationFailed(**common, reason=exc.reason, message=str(exc))  # type: ignore[arg-type]
     status = record_outcome(deps, envelope, outcome)
     bound.info("verify.finished", status=status, reason=getattr(outcome, "reason", None))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import dramatiq
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -79,9 +78,7 @@ def verify_update(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> str
     try:
         catalog = check_registry(deps.registry_client(loaded.url, loaded.credentials))
     except OutboundError as exc:
-        if exc.transient and attempt + 1 < deps.verify_attempts:
-            delay = deps.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
-            raise dramatiq.Retry(str(exc), delay=delay) from None
+        deps.retry_if_transient(exc, attempt, deps.verify_attempts, "verify_update")
         reason, message = exc.reason, str(exc)
     try:
         status = _record(deps, envelope, event, catalog, reason, message)
