@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from store.inserts import insert
 from store.tables import CommandRecord, utcnow
 
 
@@ -21,8 +21,7 @@ def record_queued(
         "status": "queued",
         "created_at": utcnow(),
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(CommandRecord).values(**values).on_conflict_do_nothing()
+    statement = insert(session, CommandRecord).values(**values).on_conflict_do_nothing()
     session.execute(statement)
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from store.inserts import insert
 from store.tables import ProcessedMessage, utcnow
 
 
 def first_time(session: Session, consumer: str, message_id: str) -> bool:
     """Record that `consumer` applies `message_id` in the current transaction; False when it
     already did. Commit it with the effect: a redelivered message then changes nothing."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(ProcessedMessage)
+        insert(session, ProcessedMessage)
         .values(consumer=consumer, message_id=message_id, processed_at=utcnow())
         .on_conflict_do_nothing()
         .returning(ProcessedMessage.message_id)  # type: ignore[arg-type]

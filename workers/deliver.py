@@ -18,13 +18,13 @@ from typing import Any
 import dramatiq
 import httpx
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 
 from events import webhooks
 from events.envelope import Envelope, utcnow
 from events.messages import DeliverWebhook
 from events.validation import host_port
 from store.credentials import open_secret
+from store.inserts import insert
 from store.secrets import Sealed
 from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry
 from workers.deps import WorkerDeps
@@ -127,14 +127,13 @@ def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
 
 def _take_lease(session: Any, delivery: Delivery) -> bool:
     now = utcnow()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
         "job_id": delivery.job_id,
         "registry_id": delivery.registry_id,
         "delivery_id": delivery.id,
         "until": now + DEFAULT_LEASE,
     }
-    statement = dialect.insert(DeliveryLease).values(**values)
+    statement = insert(session, DeliveryLease).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["job_id", "registry_id"],
         set_={"delivery_id": delivery.id, "until": values["until"]},

@@ -12,7 +12,6 @@ import uuid
 
 import structlog
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from events.broker import enqueue_many
@@ -27,6 +26,7 @@ from events.messages import (
     RegistryUpdated,
 )
 from store.inbox import first_time, seen
+from store.inserts import insert
 from store.tables import Delivery, DeliveryLease, JobRegistry, utcnow
 from workers.deps import WorkerDeps
 from workers.routes import DELIVER
@@ -78,9 +78,8 @@ def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
             }
             for job in jobs
         ]
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         for start in range(0, len(rows), DEFAULT_BATCH):
-            statement = dialect.insert(Delivery).values(rows[start : start + DEFAULT_BATCH])
+            statement = insert(session, Delivery).values(rows[start : start + DEFAULT_BATCH])
             session.execute(statement.on_conflict_do_nothing())
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
             for table in (JobRegistry, DeliveryLease):
