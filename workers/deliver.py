@@ -171,7 +171,7 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
         return prepared
     status, error, retry_after = send(deps, prepared)
     retryable = status is None or status >= 500 or status in RETRY_STATUSES
-    outcome = _settle(deps, prepared.delivery_id, status, error, retryable)
+    outcome, attempts = _settle(deps, prepared.delivery_id, status, error, retryable)
     log.info(
         "delivery.sent",
         delivery_id=prepared.delivery_id,
@@ -180,7 +180,6 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
         correlation_id=envelope.correlationid,
     )
     if outcome == "retry":
-        attempts = _attempts(deps, prepared.delivery_id)
         delay = int(deps.retry_delay_ms(attempts - 1) * random.uniform(0.75, 1.25))
         if retry_after is not None:  # the jitter spreads retries out, never ahead of Retry-After
             delay = max(delay, deps.retry_delay_ms(0, retry_after))
@@ -190,7 +189,8 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
 
 def _settle(
     deps: WorkerDeps, delivery_id: str, status: int | None, error: str | None, retryable: bool
-) -> str:
+) -> tuple[str, int]:
+    """Record one try; (outcome, tries so far)."""
     with deps.uow() as uow:
         session = uow.session
         delivery = session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
@@ -212,10 +212,5 @@ def _settle(
             session.delete(lease)
         session.add(delivery)
         uow.commit()
-        return "retry" if delivery.status == "pending" else delivery.status
-
-
-def _attempts(deps: WorkerDeps, delivery_id: str) -> int:
-    with deps.uow() as uow:
-        delivery = uow.session.get(Delivery, delivery_id)
-        return delivery.attempts if delivery else 1
+        outcome = "retry" if delivery.status == "pending" else delivery.status
+        return outcome, delivery.attempts
