@@ -13,15 +13,24 @@ from store.tables import Credential
 def store_secret(
     session: Session, box: SecretBox, registry_id: str, host: str, secret: str
 ) -> None:
-    sealed = box.encrypt(secret)
-    session.add(
-        Credential(
-            id=str(uuid.uuid4()),
-            registry_id=registry_id,
-            host=host,
-            wrapped_key=sealed.wrapped_key,
-            ciphertext=sealed.ciphertext,
-        )
+    session.add(_row(registry_id, host, box.encrypt(secret)))
+
+
+def replace_secret(session: Session, registry_id: str, host: str, sealed: Sealed | None) -> None:
+    """The registry's secret becomes `sealed` (or none); the old one goes with its data key."""
+    destroy_secret(session, registry_id)
+    session.flush()
+    if sealed is not None:
+        session.add(_row(registry_id, host, sealed))
+
+
+def _row(registry_id: str, host: str, sealed: Sealed) -> Credential:
+    return Credential(
+        id=str(uuid.uuid4()),
+        registry_id=registry_id,
+        host=host,
+        wrapped_key=sealed.wrapped_key,
+        ciphertext=sealed.ciphertext,
     )
 
 

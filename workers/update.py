@@ -16,7 +16,7 @@ from events.envelope import Envelope
 from events.messages import RegistryLinkRequested, RegistryUpdateRequested, UpdateRegistry
 from events.sealing import unseal
 from events.validation import host_port
-from store.credentials import destroy_secret, store_secret
+from store.credentials import replace_secret
 from store.identity import authorize
 from store.registries import get_active, registry_event, subject
 from store.tables import Registry, RegistryUpdate, utcnow
@@ -110,7 +110,5 @@ def _apply_unverified(
     registry.updated_at = utcnow()
     uow.session.add(registry)
     if not keep_secret:
-        destroy_secret(uow.session, registry.id)
-        uow.session.flush()
-        if secret is not None:
-            store_secret(uow.session, deps.box, registry.id, host_port(registry.url)[0], secret)
+        sealed = deps.box.encrypt(secret) if secret is not None else None
+        replace_secret(uow.session, registry.id, host_port(registry.url)[0], sealed)

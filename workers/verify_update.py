@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import structlog
@@ -12,10 +11,10 @@ from sqlmodel import Session
 from events.envelope import Envelope
 from events.messages import RegistryUpdated, RegistryUpdateFailed, RegistryUpdateRequested
 from events.validation import host_port
-from store.credentials import destroy_secret, open_secret
+from store.credentials import open_secret, replace_secret
 from store.inbox import first_time, seen
 from store.secrets import Sealed
-from store.tables import Credential, Project, Registry, RegistryUpdate, utcnow
+from store.tables import Project, Registry, RegistryUpdate, utcnow
 from workers.deps import WorkerDeps
 from workers.errors import OutboundError
 from workers.registry_client import Credentials
@@ -156,15 +155,9 @@ def _put_in_force(session: Session, registry: Registry, proposal: RegistryUpdate
         setattr(registry, key, getattr(proposal, key))
     registry.active_name = registry.name.lower()
     if not proposal.keep_secret:
-        destroy_secret(session, registry.id)
-        session.flush()
-        if proposal.wrapped_key and proposal.ciphertext:
-            session.add(
-                Credential(
-                    id=str(uuid.uuid4()),
-                    registry_id=registry.id,
-                    host=host_port(proposal.url)[0],
-                    wrapped_key=proposal.wrapped_key,
-                    ciphertext=proposal.ciphertext,
-                )
-            )
+        sealed = (
+            Sealed(proposal.wrapped_key, proposal.ciphertext)
+            if proposal.wrapped_key and proposal.ciphertext
+            else None
+        )
+        replace_secret(session, registry.id, host_port(proposal.url)[0], sealed)
