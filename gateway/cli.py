@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from events.errors import CommandRejected
-from gateway.cli_common import Json, Wait, emit, fail, settings
+from gateway.cli_common import Json, Wait, call, emit, fail, settings
 from gateway.cli_common import client as api_client
 from gateway.cli_jobs import jobs_app
 from gateway.cli_ops import ops_app
@@ -147,16 +147,8 @@ def link(
         body["password"] = _read_secret(True)
     if token_stdin:
         body["token"] = _read_secret(True)
-    client = api_client()
-    try:
-        accepted = client.request("POST", f"/v1/projects/{project}/registries", json=body)
-        if not wait:
-            emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
-            return
-        outcome = client.wait_for_verification(accepted["command_id"])
-    except CommandRejected as exc:
-        fail(exc)
-    _finish(outcome, as_json)
+    path = f"/v1/projects/{project}/registries"
+    _submit("POST", path, body, wait=wait, as_json=as_json, until_verified=True)
 
 
 @app.command()
@@ -253,14 +245,18 @@ def _submit(
     wait: bool,
     as_json: bool,
     params: dict[str, str] | None = None,
+    until_verified: bool = False,
 ) -> None:
+    """Send a command; with `wait`, until it has an outcome (and, for a link, until the
+    registry is verified or failed)."""
     client = api_client()
+    wait_for = client.wait_for_verification if until_verified else client.wait_for_command
     try:
         accepted = client.request(method, path, json=body, params=params)
         if not wait:
             emit(accepted, as_json, f"accepted: command {accepted['command_id']}")
             return
-        outcome = client.wait_for_command(accepted["command_id"])
+        outcome = wait_for(accepted["command_id"])
     except CommandRejected as exc:
         fail(exc)
     _finish(outcome, as_json)
@@ -295,12 +291,9 @@ def registries(
     as_json: Json = False,
 ) -> None:
     """List a project's linked registries."""
-    try:
-        document = api_client().request(
-            "GET", f"/v1/projects/{project}/registries", params={"all": str(all).lower()}
-        )
-    except CommandRejected as exc:
-        fail(exc)
+    document = call(
+        api_client(), "GET", f"/v1/projects/{project}/registries", params={"all": str(all).lower()}
+    )
     lines = [f"{'NAME':20} {'STATUS':14} {'VERSION':7} URL"]
     for row in document["registries"]:
         reason = f"  ({row['reason']})" if row.get("reason") else ""
@@ -313,10 +306,7 @@ def registries(
 @app.command()
 def show(project: str, name: str, as_json: Json = False) -> None:
     """Show one registry."""
-    try:
-        document = api_client().request("GET", f"/v1/projects/{project}/registries/{name}")
-    except CommandRejected as exc:
-        fail(exc)
+    document = call(api_client(), "GET", f"/v1/projects/{project}/registries/{name}")
     human = "\n".join(
         f"{key}: {value}" for key, value in document.items() if value not in (None, [], "")
     )
@@ -358,12 +348,7 @@ def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) ->
 @app.command()
 def repos(project: str, name: str, as_json: Json = False) -> None:
     """List a registry's repositories (from its last crawl)."""
-    try:
-        document = api_client().request(
-            "GET", f"/v1/projects/{project}/registries/{name}/repositories"
-        )
-    except CommandRejected as exc:
-        fail(exc)
+    document = call(api_client(), "GET", f"/v1/projects/{project}/registries/{name}/repositories")
     human = "\n".join(f"{row['name']}  ({row['tags']} tags)" for row in document["repositories"])
     emit(document, as_json, human)
 
@@ -371,12 +356,9 @@ def repos(project: str, name: str, as_json: Json = False) -> None:
 @app.command()
 def tags(project: str, name: str, repo: str, as_json: Json = False) -> None:
     """List a repository's tags with digest, media type and platforms."""
-    try:
-        document = api_client().request(
-            "GET", f"/v1/projects/{project}/registries/{name}/repositories/{repo}/tags"
-        )
-    except CommandRejected as exc:
-        fail(exc)
+    document = call(
+        api_client(), "GET", f"/v1/projects/{project}/registries/{name}/repositories/{repo}/tags"
+    )
     lines = [
         f"{row['tag']:24} {row['digest'] or '-':73} {','.join(row['platforms'])}"
         for row in document["tags"]

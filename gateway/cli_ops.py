@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 from time import sleep, strftime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import click
 import typer
 
-from events.errors import CommandRejected
-from gateway.cli_common import Json, emit
+from events.errors import InvalidInput, NotFound
+from gateway.cli_common import Json, call, emit, fail
 from gateway.cli_common import client as _client
-from gateway.client import ApiClient
 
 DEFAULT_WATCH_INTERVAL = 2.0  # seconds between refreshes of `ops queues --watch`
 
@@ -23,18 +22,6 @@ ops_app = typer.Typer(
 )
 
 Queue = Annotated[str | None, typer.Option("--queue", help="Only this queue.")]
-
-
-def _call(client: ApiClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    try:
-        return client.request(method, path, **kwargs)
-    except CommandRejected as exc:
-        _fail(exc.code, exc.message)
-
-
-def _fail(code: str, message: str) -> NoReturn:
-    typer.echo(f"error: {code}: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def queues_table(document: dict[str, Any]) -> str:
@@ -58,12 +45,12 @@ def queues(
     """Ready, delayed, in-flight and dead messages per queue, and which actors fail."""
     client = _client()
     if not watch:
-        document = _call(client, "GET", "/v1/ops/queues")
+        document = call(client, "GET", "/v1/ops/queues")
         emit(document, as_json, queues_table(document))
         return
     try:
         while True:
-            document = _call(client, "GET", "/v1/ops/queues")
+            document = call(client, "GET", "/v1/ops/queues")
             if as_json:  # one compact document per refresh, for a pipe
                 typer.echo(json.dumps(document, sort_keys=True))
             else:
@@ -79,7 +66,7 @@ def queues(
 def dead_letters(queue: Queue = None, as_json: Json = False) -> None:
     """Messages that ran out of retries: their command, and the (redacted) last error."""
     params = {"queue": queue} if queue else None
-    document = _call(_client(), "GET", "/v1/ops/dead-letters", params=params)
+    document = call(_client(), "GET", "/v1/ops/dead-letters", params=params)
     lines = [
         f"{d['id']}  {d['queue']:10} {d['actor']:20} command={d['command_id'] or '-'} "
         f"retries={d['retries']} {d['when']}\n    {d['last_error'] or '(no error recorded)'}"
@@ -97,13 +84,13 @@ def replay(
 ) -> None:
     """Put dead letters back on their queue with retries reset (once the cause is fixed)."""
     if all == bool(ids):
-        _fail("invalid_input", "give dead letter ids or --all")
+        fail(InvalidInput("give dead letter ids or --all"))
     body: dict[str, Any] = {"all": True} if all else {"ids": ids}
     if queue:
         body["queue"] = queue
-    document = _call(_client(), "POST", "/v1/ops/dead-letters/replay", json=body)
+    document = call(_client(), "POST", "/v1/ops/dead-letters/replay", json=body)
     if ids and document["replayed"] == 0:
-        _fail("not_found", "no dead letter has these ids (replayed or purged already?)")
+        fail(NotFound("no dead letter has these ids (replayed or purged already?)"))
     emit(document, as_json, f"replayed {document['replayed']} dead letter(s)")
 
 
@@ -117,9 +104,9 @@ def purge(
     client = _client()
     if not yes:
         params = {"queue": queue} if queue else None
-        count = len(_call(client, "GET", "/v1/ops/dead-letters", params=params)["dead_letters"])
+        count = len(call(client, "GET", "/v1/ops/dead-letters", params=params)["dead_letters"])
         where = f"queue {queue}" if queue else "all queues"
         typer.confirm(f"Drop {count} dead letter(s) of {where} for good?", abort=True)
     body = {"queue": queue, "confirm": True}
-    document = _call(client, "POST", "/v1/ops/dead-letters/purge", json=body)
+    document = call(client, "POST", "/v1/ops/dead-letters/purge", json=body)
     emit(document, as_json, f"purged {document['purged']} dead letter(s)")
