@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from gateway.bootstrap import Container
+from gateway.ops import queue_stats
 from store.tables import Delivery, Registry
 
 
@@ -59,8 +60,6 @@ def health_router(container: Container) -> APIRouter:
                 select(Delivery.status, func.count()).group_by(Delivery.status)
             ):
                 deliveries.labels(status).set(count)
-        from gateway.ops import queue_stats
-
         for row in queue_stats(container.broker):
             for state in ("ready", "delayed", "in_flight", "dead"):
                 depth.labels(row["queue"], state).set(row[state])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from store.tables import OutboxMessage, utcnow
@@ -24,12 +23,3 @@ def mark_published(session: Session, row: OutboxMessage) -> None:
     row.published_at = utcnow()
     row.attempts += 1
     session.add(row)
-
-
-def count_unpublished(session: Session) -> int:
-    statement = (
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(col(OutboxMessage.published_at).is_(None))
-    )
-    return int(session.exec(statement).one())

@@ -39,9 +39,6 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.commit()
 
-    def rollback(self) -> None:
-        self.session.rollback()
-
     def emit(self, envelope: Envelope) -> None:
         """Queue a message in the outbox, to be published once this transaction commits."""
         self.session.add(
