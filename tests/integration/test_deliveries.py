@@ -109,6 +109,7 @@ def start_using(api: TestClient, token: str, hooks: WebhookReceiver, *jobs: str)
         assert response.json() == {"job": job, "registry": NAME, "version": 1}
     for job in jobs:
         assert versions(wait_events(hooks, job, 1)) == [1]
+        settled_deliveries(api, token, job)
 
 
 def wait_events(
@@ -164,6 +165,19 @@ def deliveries(api: TestClient, token: str, job: str, project: str = "demo") -> 
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()["deliveries"]
     return rows
+
+
+def settled_deliveries(api: TestClient, token: str, job: str) -> list[dict[str, Any]]:
+    """The job's deliveries once none is pending: the receiver records an event before it
+    answers, so the sender may not have settled the row yet."""
+    return wait_until(
+        lambda: (
+            (rows := deliveries(api, token, job))
+            and all(r["status"] != "pending" for r in rows)
+            and rows
+        ),
+        what=f"{job}'s deliveries settled",
+    )
 
 
 def wait_delivery(
@@ -226,7 +240,7 @@ def test_each_job_using_a_registry_receives_its_details_once_signed(
             Webhook(other).verify(received.body, received.headers)
         Webhook(secret).verify(received.body, received.headers)
 
-        [row] = deliveries(api, token, job)
+        [row] = settled_deliveries(api, token, job)
         assert (row["id"], row["registry"], row["kind"], row["version"]) == (
             event.get_id(),
             NAME,
@@ -268,7 +282,7 @@ def test_updated_password_reaches_every_job_as_version_2(
         assert versions(events) == [1, 2]
         assert events[1].get_type() == UPDATED
         assert auths(events[1]) == {basic_registry.host: {"auth": basic("alice", "new-pw")}}
-        assert [(r["version"], r["status"]) for r in deliveries(api, token, job)] == [
+        assert [(r["version"], r["status"]) for r in settled_deliveries(api, token, job)] == [
             (2, "delivered"),
             (1, "delivered"),
         ]
