@@ -16,8 +16,8 @@ from store.engine import make_engine, migrate
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory, uow_factory
 from workers.deps import WorkerDeps
-from workers.guard import Guard
-from workers.guarded_http import forbid_redirects, make_client
+from workers.outbound.guard import Guard
+from workers.outbound.guarded_http import forbid_redirects, make_client
 
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection to a registry or webhook
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for any one read or write

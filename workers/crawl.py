@@ -23,9 +23,9 @@ from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled, RegistryEvent
 from store.inbox import first_time
 from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from workers.deps import WorkerDeps
-from workers.errors import OutboundError, RateLimited, RepositoryNotFound
 from workers.metrics import CRAWL_DURATION
-from workers.registry_client import Manifest, RegistryClient
+from workers.outbound.errors import OutboundError, RateLimited, RepositoryNotFound
+from workers.outbound.registry_client import Manifest, RegistryClient
 from workers.verify import Target, load_target
 
 log = structlog.get_logger(__name__)

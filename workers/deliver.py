@@ -28,8 +28,8 @@ from store.inserts import insert
 from store.secrets import Sealed
 from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry
 from workers.deps import WorkerDeps
-from workers.errors import OutboundError
-from workers.retry_after import parse_retry_after
+from workers.outbound.errors import OutboundError
+from workers.outbound.retry_after import parse_retry_after
 
 log = structlog.get_logger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)  # longer than one send may take

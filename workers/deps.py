@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory
-from workers.errors import OutboundError
-from workers.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
+from workers.outbound.errors import OutboundError
+from workers.outbound.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from events.messages import CredentialsExpiring, CredentialsFailing, RecheckRequ
 from store.inbox import first_time
 from store.tables import Registry, utcnow
 from workers.deps import WorkerDeps
-from workers.errors import OutboundError
+from workers.outbound.errors import OutboundError
 from workers.verify import Target, check_registry, load_target
 
 log = structlog.get_logger(__name__)

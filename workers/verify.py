@@ -23,9 +23,9 @@ from store.credentials import open_secret
 from store.inbox import first_time, seen
 from store.tables import Project, Registry, utcnow
 from workers.deps import WorkerDeps
-from workers.errors import CatalogUnsupported, OutboundError
 from workers.metrics import VERIFY_DURATION
-from workers.registry_client import Credentials, RegistryClient
+from workers.outbound.errors import CatalogUnsupported, OutboundError
+from workers.outbound.registry_client import Credentials, RegistryClient
 
 log = structlog.get_logger(__name__)
 CONSUMER = "verify_registry"

@@ -16,8 +16,8 @@ from store.inbox import first_time, seen
 from store.secrets import Sealed
 from store.tables import Project, Registry, RegistryUpdate, utcnow
 from workers.deps import WorkerDeps
-from workers.errors import OutboundError
-from workers.registry_client import Credentials
+from workers.outbound.errors import OutboundError
+from workers.outbound.registry_client import Credentials
 from workers.update import shred
 from workers.verify import check_registry
 

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from workers.errors import BlockedAddress, InsecureNotAllowed, ResponseTooLarge, Timeout
-from workers.guard import Guard
-from workers.guarded_http import forbid_redirects, make_client, read_limited
+from workers.outbound.errors import BlockedAddress, PlainHttpRefused, ResponseTooLarge, Timeout
+from workers.outbound.guard import Guard
+from workers.outbound.guarded_http import forbid_redirects, make_client, read_limited
 
 LIMIT = 1_000_000  # the client's body limit in these tests
 HUGE = 10 * 1024 * 1024
@@ -255,7 +255,7 @@ def test_plain_http_to_an_unlisted_host_is_refused_before_any_connection(
     server: Server,
 ) -> None:
     guard = Guard(allowed_networks=["127.0.0.0/8"])
-    with client_for(guard) as client, pytest.raises(InsecureNotAllowed):
+    with client_for(guard) as client, pytest.raises(PlainHttpRefused):
         client.get(f"{server.base}/ok")
     assert nothing_reached(server)
 
@@ -308,7 +308,7 @@ def test_redirect_to_plain_http_on_an_unlisted_host_is_refused(
     server: Server, neighbour: Server
 ) -> None:
     guard = local_guard(insecure_hosts=["127.0.0.1"])
-    with client_for(guard, follow_redirects=True) as client, pytest.raises(InsecureNotAllowed):
+    with client_for(guard, follow_redirects=True) as client, pytest.raises(PlainHttpRefused):
         client.get(f"{server.base}/redirect", params={"to": f"{neighbour.base}/ok"})
     assert nothing_reached(neighbour)
 

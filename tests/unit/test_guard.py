@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from workers.errors import BlockedAddress, InsecureNotAllowed, OutboundError
-from workers.guard import Guard
+from workers.outbound.errors import BlockedAddress, OutboundError, PlainHttpRefused
+from workers.outbound.guard import Guard
 
 DENIED = [
     ("127.0.0.1", "loopback"),
@@ -179,6 +179,6 @@ def test_plain_http_is_allowed_for_listed_hosts(insecure_hosts: list[str], url: 
     ],
 )
 def test_plain_http_is_refused_for_other_hosts(insecure_hosts: list[str], url: str) -> None:
-    with pytest.raises(InsecureNotAllowed) as caught:
+    with pytest.raises(PlainHttpRefused) as caught:
         Guard(insecure_hosts=insecure_hosts).check_scheme(url)
     assert caught.value.reason == "insecure_not_allowed"

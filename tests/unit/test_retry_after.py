@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.retry_after import parse_retry_after
+from workers.outbound.retry_after import parse_retry_after
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 The transport applies the scheme rule, the body limit and the deadline to every request it
 carries, redirect hops included, over a connection pool whose sockets go only to checked
-addresses (`workers.guarded_network`).
+addresses (`workers.outbound.guarded_network`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from workers.errors import ResponseTooLarge, Timeout
-from workers.guard import Guard
-from workers.guarded_network import GuardedBackend, current_deadline, deadline_scope
+from workers.outbound.errors import ResponseTooLarge, Timeout
+from workers.outbound.guard import Guard
+from workers.outbound.guarded_network import GuardedBackend, current_deadline, deadline_scope
 
 DEFAULT_DEADLINE = 60.0  # seconds for a whole request: connect, redirects, headers, body
 DEFAULT_MAX_REDIRECTS = 5

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from workers.errors import (
+from workers.outbound.errors import (
     InvalidResponse,
     OutboundError,
     RateLimited,
@@ -24,8 +24,8 @@ from workers.errors import (
     Unauthorized,
     Unreachable,
 )
-from workers.errors import Timeout as RequestTimeout
-from workers.retry_after import parse_retry_after
+from workers.outbound.errors import Timeout as RequestTimeout
+from workers.outbound.retry_after import parse_retry_after
 
 DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server does not say (token spec)
 DEFAULT_TOKEN_MARGIN = 10  # re-fetch this long before a token expires

@@ -1,6 +1,6 @@
 """A client for the Registry HTTP API v2 (distribution spec), over the guarded client.
 
-Challenges are answered per response, not once per registry (`workers.registry_auth`):
+Challenges are answered per response, not once per registry (`workers.outbound.registry_auth`):
 some registries answer `/v2/` with a Bearer challenge but guard the catalog with Basic.
 """
 
@@ -15,9 +15,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from workers.errors import (
+from workers.outbound.errors import (
+    AccessDenied,
     CatalogUnsupported,
-    Forbidden,
     InvalidResponse,
     NotAV2Registry,
     OutboundError,
@@ -29,15 +29,15 @@ from workers.errors import (
     Unauthorized,
     Unreachable,
 )
-from workers.errors import Timeout as RequestTimeout
-from workers.registry_auth import (  # noqa: F401  (Credentials is re-exported)
+from workers.outbound.errors import Timeout as RequestTimeout
+from workers.outbound.registry_auth import (  # noqa: F401  (Credentials is re-exported)
     Challenge,
     ChallengeAnswerer,
     Credentials,
     json_object,
     parse_challenge,
 )
-from workers.retry_after import parse_retry_after
+from workers.outbound.retry_after import parse_retry_after
 
 DEFAULT_PAGE_SIZE = 1000  # ask for large pages; registries cap them anyway
 DEFAULT_MAX_PAGES = 100_000  # a catalog longer than this is a loop in disguise
@@ -282,7 +282,7 @@ class RegistryClient:
         if status == 401:
             raise Unauthorized(f"the registry refused the credentials for {what}")
         if status == 403:
-            raise Forbidden(f"the credentials may not read {what}")
+            raise AccessDenied(f"the credentials may not read {what}")
         if status == 429:
             raise RateLimited(
                 f"the registry is rate limiting {what}", retry_after=_retry_after(response)

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpcore
 
-from workers.errors import Timeout
-from workers.guard import Guard
+from workers.outbound.errors import Timeout
+from workers.outbound.guard import Guard
 
 # When the request that is running must be finished (time.monotonic()), or None.
 _deadline: ContextVar[float | None] = ContextVar("reglink_outbound_deadline", default=None)

@@ -4,7 +4,7 @@ A registry or webhook URL comes from a project owner, so it may point anywhere: 
 cloud metadata endpoint, at our own Redis, at a neighbour on the private network. Every
 outbound request therefore resolves its host once, refuses if *any* address is in a denied
 range (unless the operator allowed that network), and connects to an address it checked
-(see `workers.guarded_http`).
+(see `workers.outbound.guarded_http`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from events.validation import is_insecure_allowed
-from workers.errors import BlockedAddress, InsecureNotAllowed
+from workers.outbound.errors import BlockedAddress, PlainHttpRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -147,13 +147,13 @@ class Guard:
         return addresses
 
     def check_scheme(self, url: str) -> None:
-        """Raise `InsecureNotAllowed` for anything but https, unless the host is listed."""
+        """Raise `PlainHttpRefused` for anything but https, unless the host is listed."""
         scheme = urlsplit(url).scheme.lower()
         if scheme == "https":
             return
         if scheme == "http" and is_insecure_allowed(url, self.insecure_hosts):
             return
-        raise InsecureNotAllowed(
+        raise PlainHttpRefused(
             f"{scheme}:// is not allowed for {urlsplit(url).hostname}; "
             "use https or list the host in REGLINK_INSECURE_HOSTS"
         )

@@ -16,7 +16,7 @@ class BlockedAddress(OutboundError):
     reason = "blocked_address"
 
 
-class InsecureNotAllowed(OutboundError):
+class PlainHttpRefused(OutboundError):
     """Plain http to a host that is not listed in REGLINK_INSECURE_HOSTS."""
 
     reason = "insecure_not_allowed"
@@ -66,7 +66,7 @@ class Unauthorized(RegistryError):
     reason = "unauthorized"
 
 
-class Forbidden(RegistryError):
+class AccessDenied(RegistryError):
     """The credentials are valid but may not do this."""
 
     reason = "forbidden"
