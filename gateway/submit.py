@@ -14,15 +14,12 @@ from dramatiq.errors import BrokerError
 from events.broker import publish_command
 from events.envelope import Envelope
 from events.errors import CommandRejected, InvalidInput
-from events.messages import Command, LinkRegistry, UnlinkRegistry, UpdateRegistry
+from events.messages import Command
 from events.validation import validate_command
 from gateway.bootstrap import Container
 from store import commands as records
-from store.identity import authorize
-from store.jobs import check_unused
-from store.registries import check_name_free, get_active
+from store.prechecks import precheck
 from store.tables import CommandRecord
-from store.updates import merged_details
 
 log = structlog.get_logger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
@@ -59,17 +56,8 @@ def submit(
             raise InvalidInput("Idempotency-Key is already used by another caller")
         if existing is not None and existing.status != "queued":
             return Accepted(command_id, existing.status)
-        project = authorize(uow.session, command.project, actor, owner=command.OWNER_ONLY)
         if existing is None:
-            if isinstance(command, LinkRegistry):
-                check_name_free(uow.session, project, command.name)
-            else:
-                registry = get_active(uow.session, project, command.name)
-                if isinstance(command, UnlinkRegistry) and not command.force:
-                    check_unused(uow.session, registry)  # 409 at once, naming the jobs
-                if isinstance(command, UpdateRegistry):
-                    has_secret = command.sealed_secret is not None
-                    merged_details(uow.session, project, registry, command, has_secret)
+            precheck(uow, command, actor)  # the actor checks again, with the same function
         records.record_queued(
             uow.session,
             id=command_id,

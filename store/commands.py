@@ -1,4 +1,9 @@
-"""Command records: the outcome a publisher waits for, and the idempotency key."""
+"""Command records: the outcome a publisher waits for, and the idempotency key.
+
+A command is `queued` (accepted), `running` (applied; its effect is under way, e.g. a
+link being verified), then `succeeded` or `failed` once its effect is settled: a link
+verified or failed, an update in force or refused, an unlink done, a crawl finished.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,19 @@ def record_queued(
     session.execute(statement)
 
 
+OPEN = ("queued", "running")  # no outcome yet
+
+
 def lock(session: Session, command_id: str) -> CommandRecord | None:
     """The record, locked until the transaction ends (SQLite locks the whole file anyway)."""
     return session.get(CommandRecord, command_id, with_for_update=True, populate_existing=True)
+
+
+def start(record: CommandRecord, registry_id: str) -> None:
+    """Applied; the lifecycle settles it when its effect is."""
+    if record.status == "queued":
+        record.status = "running"
+    record.registry_id = registry_id
 
 
 def finish(

@@ -117,17 +117,6 @@ def jobs_using(session: Session, registry: Registry) -> list[str]:
     )
 
 
-def check_unused(session: Session, registry: Registry) -> list[str]:
-    """`Conflict` while build jobs use the registry (unlink without force)."""
-    users = jobs_using(session, registry)
-    if users:
-        raise Conflict(
-            f"registry {registry.name!r} is used by build jobs {', '.join(users)}; "
-            "unlink with --force to revoke it from them"
-        )
-    return users
-
-
 def job_documents(session: Session, project: Project) -> list[dict[str, Any]]:
     jobs = session.exec(
         select(BuildJob).where(BuildJob.project_id == project.id).order_by(col(BuildJob.name))

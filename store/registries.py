@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from events.errors import Conflict, NotFound
-from events.messages import RegistryEvent
+from store.lifecycle import FAILED, USABLE
 from store.tables import CatalogRepository, CatalogTag, CommandRecord, Project, Registry
 
-E = TypeVar("E", bound=RegistryEvent)
-VISIBLE_STATUSES = ("verified", "update_failed", "degraded", "expiring")
+VISIBLE_STATUSES = USABLE
 
 
-def find_active(session: Session, project: Project, name: str) -> Registry | None:
+def find_active(
+    session: Session, project: Project, name: str, *, lock: bool = False
+) -> Registry | None:
+    """The linked registry of that name (names are unique per project, ignoring case);
+    `lock` holds its row until the transaction ends, for a transition."""
     statement = select(Registry).where(
         Registry.project_id == project.id, Registry.active_name == name.lower()
     )
+    if lock:
+        statement = statement.with_for_update()
     return session.exec(statement).first()
 
 
@@ -29,8 +34,19 @@ def get_active(session: Session, project: Project, name: str) -> Registry:
 
 
 def check_name_free(session: Session, project: Project, name: str) -> None:
-    if find_active(session, project, name) is not None:
-        raise Conflict(f"a registry named {name!r} already exists in project {project.name!r}")
+    """`Conflict` when the name is taken; a failed link keeps its name, so say how to
+    fix or remove it."""
+    found = find_active(session, project, name)
+    if found is None:
+        return
+    message = f"a registry named {name!r} already exists in project {project.name!r}"
+    if found.status == FAILED:
+        message += (
+            f" (its link failed: {found.reason}); fix it with `reglink update "
+            f"{project.name} {found.name} ...` or remove it with `reglink unlink "
+            f"{project.name} {found.name}`"
+        )
+    raise Conflict(message)
 
 
 def list_registries(session: Session, project: Project, *, include_all: bool) -> list[Registry]:
@@ -138,19 +154,3 @@ def tag_document(row: CatalogTag) -> dict[str, Any]:
         "media_type": row.media_type,
         "platforms": list(row.platforms),
     }
-
-
-def registry_event(kind: type[E], project: str, registry: Registry, **extra: Any) -> E:
-    """An event about `registry` as it is now (its id, name and version)."""
-    return kind(
-        project=project,
-        registry_id=registry.id,
-        name=registry.name,
-        version=registry.version,
-        **extra,
-    )
-
-
-def subject(project: str, registry: Registry) -> str:
-    """The CloudEvents `subject` (and delivery `source`) of a registry."""
-    return f"/projects/{project}/registries/{registry.name}"

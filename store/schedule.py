@@ -10,11 +10,11 @@ from sqlmodel import col, select
 
 from events.envelope import Envelope
 from events.messages import CrawlRequested, RecheckRequested
+from store.lifecycle import USABLE
 from store.tables import Project, Registry, utcnow
 from store.uow import UnitOfWork
 
 DEFAULT_BATCH = 500  # registries claimed per pass and kind
-LINKED = ("verified", "degraded", "expiring", "update_failed")
 
 
 def claim_due(
@@ -26,7 +26,7 @@ def claim_due(
     due_check = (
         select(Registry)
         .where(
-            col(Registry.status).in_(LINKED),
+            col(Registry.status).in_(USABLE),
             col(Registry.active_name).is_not(None),
             col(Registry.pending_update_id).is_(None),
             or_(col(Registry.checked_at).is_(None), col(Registry.checked_at) < now - recheck),
@@ -44,7 +44,7 @@ def claim_due(
     due_crawl = (
         select(Registry)
         .where(
-            col(Registry.status).in_(LINKED),
+            col(Registry.status).in_(USABLE),
             col(Registry.active_name).is_not(None),
             col(Registry.crawled_at) < now - recrawl,  # a first crawl follows verification
             or_(

@@ -134,6 +134,7 @@ class RegistryUpdate(SQLModel, table=True):
     username: str | None = None
     repositories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     expires_at: datetime | None = None
+    command_id: str | None = None  # the update command that proposed it, ended with it
     keep_secret: bool = False  # no new secret given: the stored one stays
     wrapped_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     ciphertext: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -201,10 +202,10 @@ class CommandRecord(SQLModel, table=True):
     project: str
     actor: str | None = None
     correlation_id: str
-    status: str = "queued"  # queued | succeeded | failed
+    status: str = "queued"  # queued | running | succeeded | failed (see store.commands)
     error_code: str | None = None
     error_message: str | None = None
-    registry_id: str | None = None
+    registry_id: str | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 

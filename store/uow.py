@@ -10,11 +10,28 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
-from store.tables import AuditEntry, OutboxMessage
+from events.errors import Conflict
+from store import commands, credentials, inbox
+from store.secrets import Sealed
+from store.tables import (
+    AuditEntry,
+    CatalogRepository,
+    CatalogTag,
+    CommandRecord,
+    OutboxMessage,
+    Project,
+    Registry,
+    RegistryUpdate,
+)
+
+
+class Clash(Conflict):
+    """A unique name was taken by a transaction that committed first."""
 
 
 class UnitOfWork:
@@ -37,7 +54,69 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except IntegrityError:
+            raise Clash("the name was taken by a command that ran at the same time") from None
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+
+    def flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError:
+            raise Clash("the name was taken by a command that ran at the same time") from None
+
+    def lock_registry(self, registry_id: str) -> Registry | None:
+        """The registry row, locked until the transaction ends: transitions of one registry
+        happen one at a time (SQLite's BEGIN IMMEDIATE locks the whole file anyway)."""
+        return self.session.get(Registry, registry_id, with_for_update=True, populate_existing=True)
+
+    def lock_current(self, registry_id: str, version: int) -> Registry | None:
+        """The registry, locked, if it is still linked at `version`: a result about any
+        other version changes nothing."""
+        registry = self.lock_registry(registry_id)
+        if registry is None or registry.active_name is None or registry.version != version:
+            return None
+        return registry
+
+    def project_name(self, project_id: str) -> str:
+        project = self.session.get(Project, project_id)
+        assert project is not None, "registries always belong to a project"
+        return project.name
+
+    def proposal(self, update_id: str) -> RegistryUpdate | None:
+        return self.session.get(RegistryUpdate, update_id, populate_existing=True)
+
+    def command(self, command_id: str) -> CommandRecord | None:
+        return commands.lock(self.session, command_id)
+
+    def open_commands(self, registry_id: str) -> list[CommandRecord]:
+        """Commands on the registry still waiting for their effect."""
+        statement = (
+            select(CommandRecord)
+            .where(
+                CommandRecord.registry_id == registry_id,
+                col(CommandRecord.status).in_(commands.OPEN),
+            )
+            .with_for_update()
+        )
+        return list(self.session.exec(statement))
+
+    def replace_secret(self, registry_id: str, host: str, sealed: Sealed | None) -> None:
+        credentials.replace_secret(self.session, registry_id, host, sealed)
+
+    def drop_catalog(self, registry_id: str) -> None:
+        for table in (CatalogTag, CatalogRepository):
+            self.session.execute(delete(table).where(col(table.registry_id) == registry_id))
+
+    def first_time(self, consumer: str, message_id: str) -> bool:
+        """Record that `consumer` applies `message_id` now; False when it already did."""
+        return inbox.first_time(self.session, consumer, message_id)
+
+    def seen(self, consumer: str, message_id: str) -> bool:
+        return inbox.seen(self.session, consumer, message_id)
 
     def emit(self, envelope: Envelope) -> None:
         """Queue a message in the outbox, to be published once this transaction commits."""

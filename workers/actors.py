@@ -1,49 +1,50 @@
-"""Dramatiq actors: thin wrappers that decode a message and call its handler.
+"""Dramatiq actors: thin adapters that decode a message, call its handler with the few
+dependencies it uses, and apply the one retry policy.
 
-Actors are declared on the broker the composition root built, with the dependencies
-it built; nothing here touches a global broker. Retries of network work are decided by
-the handlers (they know which failures are transient and record the final outcome);
-the actors' own `max_retries` only guard against store or broker failures.
+Actors are declared on the broker the composition root built, with the dependencies it
+built; nothing here touches a global broker. Queues and options come from
+`workers.wiring.ACTORS`. A transient registry failure a handler raises (it had tries
+left) comes back later as `dramatiq.Retry`, with exponential backoff and the server's
+Retry-After as a floor; handlers record every other outcome themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import structlog
 from dramatiq.middleware import CurrentMessage
 
-from events.envelope import parse_envelope
+from events.envelope import Envelope, parse_envelope
+from events.messages import Message
 from workers.commands import handle_command
-from workers.crawl import crawl_registry
+from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, crawl_registry
 from workers.deliver import deliver
 from workers.deps import WorkerDeps
 from workers.fanout import fan_out
 from workers.metrics import Metrics
+from workers.outbound.errors import OutboundError
 from workers.recheck import recheck_registry
 from workers.relay import relay_once
-from workers.routes import (
-    COMMAND_ROUTE,
-    CRAWL,
-    DELIVER,
-    FANOUT,
-    RECHECK,
-    VERIFY,
-    VERIFY_UPDATE,
-    Route,
-)
 from workers.verify import verify_registry
 from workers.verify_update import verify_update
+from workers.wiring import ACTORS, ActorOptions
 
-DEFAULT_COMMAND_TIME_LIMIT_MS = 60_000  # a command is store work only
-DEFAULT_VERIFY_TIME_LIMIT_MS = 180_000  # a few requests, each with its own deadline
-DEFAULT_CRAWL_TIME_LIMIT_MS = 3_600_000  # a large catalog takes a while
-DEFAULT_SAFETY_RETRIES = 10  # store or broker failures inside a handler
-
+log = structlog.get_logger(__name__)
 Actor = dramatiq.Actor[Any, Any]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """How to call one actor's handler: `call(raw message, attempt)`, and how many tries
+    a transient failure gets (0: the handler does not raise transient failures)."""
+
+    call: Callable[[Any, int], object]
+    tries: int = 0
 
 
 def attempt() -> int:
@@ -60,71 +61,85 @@ def journey(raw: Any, actor: str) -> Any:
     )
 
 
-@dataclass(frozen=True)
-class Spec:
-    """How one actor runs: its route, its handler, and the options that matter."""
-
-    route: Route
-    handle: Callable[[Any, WorkerDeps, int], object]  # (raw message, deps, attempt)
-    time_limit_ms: int
-    max_retries: int = DEFAULT_SAFETY_RETRIES
-    relay_after: bool = True  # publish what the handler caused without waiting for the poll
+def _decoded(raw: Any) -> tuple[Message, Envelope]:
+    envelope = parse_envelope(raw)
+    return envelope.message(), envelope
 
 
-def decoded(
-    handler: Callable[..., object], *, with_attempt: bool = True
-) -> Callable[[Any, WorkerDeps, int], object]:
-    """Adapt an envelope handler to the raw message dramatiq hands the actor."""
-    if with_attempt:
-        return lambda raw, deps, attempt: handler(parse_envelope(raw), deps, attempt)
-    return lambda raw, deps, _attempt: handler(parse_envelope(raw), deps)
+def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
+    """One line per actor: the handler and the dependencies it is given."""
+    network = {"uow": deps.uow, "box": deps.box, "clients": deps.registry_client}
+    verify_tries = deps.verify_attempts
 
+    def last(tries: int, attempt: int) -> bool:
+        return attempt + 1 >= tries
 
-def specs(deps: WorkerDeps) -> list[Spec]:
-    """The actors, one line each. Network handlers decide their own retries (they know
-    which failures are transient and record the final outcome); `max_retries` here only
-    guards against store or broker failures, except for deliveries, whose lease waits and
-    send retries both come back through `Retry` (the send count lives in the row)."""
-    network = deps.verify_attempts + 5
-    return [
-        # the command handler decodes (and rejects) its own envelope
-        Spec(
-            COMMAND_ROUTE, lambda raw, d, _: handle_command(raw, d), DEFAULT_COMMAND_TIME_LIMIT_MS
+    return {
+        "handle_command": Adapter(
+            lambda raw, _: handle_command(raw, deps.uow, deps.reseal, tuple(deps.insecure_hosts))
         ),
-        Spec(VERIFY, decoded(verify_registry), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
-        Spec(VERIFY_UPDATE, decoded(verify_update), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
-        Spec(RECHECK, decoded(recheck_registry), DEFAULT_VERIFY_TIME_LIMIT_MS, network),
-        Spec(CRAWL, decoded(crawl_registry), DEFAULT_CRAWL_TIME_LIMIT_MS),
-        Spec(
-            FANOUT, decoded(fan_out, with_attempt=False), DEFAULT_COMMAND_TIME_LIMIT_MS, 10, False
+        "verify_registry": Adapter(
+            lambda raw, n: verify_registry(*_decoded(raw), final=last(verify_tries, n), **network),  # type: ignore[arg-type]
+            verify_tries,
         ),
-        Spec(
-            DELIVER, decoded(deliver, with_attempt=False), DEFAULT_VERIFY_TIME_LIMIT_MS, 1000, False
+        "verify_update": Adapter(
+            lambda raw, n: verify_update(*_decoded(raw), final=last(verify_tries, n), **network),  # type: ignore[arg-type]
+            verify_tries,
         ),
-    ]
+        "recheck_registry": Adapter(
+            lambda raw, n: recheck_registry(
+                *_decoded(raw),  # type: ignore[arg-type]
+                final=last(verify_tries, n),
+                expiry_warning=timedelta(seconds=deps.expiry_warning_s),
+                **network,  # type: ignore[arg-type]
+            ),
+            verify_tries,
+        ),
+        "crawl_registry": Adapter(
+            lambda raw, n: crawl_registry(
+                *_decoded(raw),  # type: ignore[arg-type]
+                final=last(DEFAULT_CRAWL_ATTEMPTS, n),
+                concurrency=deps.crawl_concurrency,
+                backoff=deps.retry_delay_ms,
+                **network,  # type: ignore[arg-type]
+            ),
+            DEFAULT_CRAWL_ATTEMPTS,
+        ),
+        "fan_out": Adapter(lambda raw, _: fan_out(parse_envelope(raw), deps)),
+        "deliver_webhook": Adapter(lambda raw, _: deliver(parse_envelope(raw), deps)),
+    }
 
 
 def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
     broker.add_middleware(Metrics())
-    return {spec.route[0]: _declare(broker, deps, spec) for spec in specs(deps)}
+    table = adapters(deps)
+    return {name: _declare(broker, deps, name, ACTORS[name], table[name]) for name in ACTORS}
 
 
-def _declare(broker: dramatiq.Broker, deps: WorkerDeps, spec: Spec) -> Actor:
-    actor_name, queue_name = spec.route
-
+def _declare(
+    broker: dramatiq.Broker, deps: WorkerDeps, name: str, options: ActorOptions, adapter: Adapter
+) -> Actor:
     def run(raw: dict[str, Any]) -> None:
-        """Decode the envelope, call the handler, publish what it caused."""
-        with journey(raw, actor_name):
-            spec.handle(raw, deps, attempt())
-            if spec.relay_after:
+        """Call the handler; a transient failure comes back later; publish what it caused."""
+        with journey(raw, name):
+            tried = attempt()
+            try:
+                adapter.call(raw, tried)
+            except OutboundError as exc:
+                if not exc.transient:
+                    raise
+                delay = deps.retry_delay_ms(tried, getattr(exc, "retry_after", None))
+                log.warning(f"{name}.retrying", reason=exc.reason, attempt=tried, delay_ms=delay)
+                raise dramatiq.Retry(str(exc), delay=delay) from None
+            if options.relay_after:
                 relay_once(deps.uow, deps.broker)
 
     return dramatiq.actor(
         broker=broker,
-        actor_name=actor_name,
-        queue_name=queue_name,
-        time_limit=spec.time_limit_ms,
-        max_retries=spec.max_retries,
+        actor_name=name,
+        queue_name=options.queue,
+        time_limit=options.time_limit_ms,
+        max_retries=options.max_retries + adapter.tries,
         min_backoff=500,
         max_backoff=60_000,
     )(run)

@@ -10,9 +10,9 @@ import httpx
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from store.secrets import SecretBox
+from events.sealing import unseal
+from store.secrets import Sealed, SecretBox
 from store.uow import UnitOfWorkFactory
-from workers.outbound.errors import OutboundError
 from workers.outbound.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
 
 log = structlog.get_logger(__name__)
@@ -41,6 +41,13 @@ class WorkerDeps:
     delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
     expiry_warning_s: float = 7 * 86400  # credentials expiring within this turn `expiring`
 
+    def reseal(self, sealed_secret: str | None, project: str) -> Sealed | None:
+        """A secret sealed to the workers' key (in transit), sealed again for rest; the
+        plaintext exists only inside this call."""
+        if sealed_secret is None:
+            return None
+        return self.box.encrypt(unseal(sealed_secret, self.unsealing_keys, project=project))
+
     def registry_client(self, url: str, credentials: Credentials) -> RegistryClient:
         if self.http is None:
             raise RuntimeError("this process was built without an outbound HTTP client")
@@ -50,16 +57,6 @@ class WorkerDeps:
         if self.webhook_http is None:
             raise RuntimeError("this process was built without a webhook HTTP client")
         return self.webhook_http
-
-    def retry_if_transient(
-        self, exc: OutboundError, attempt: int, attempts: int, what: str
-    ) -> None:
-        """Come back later (`dramatiq.Retry`) while a transient failure has tries left;
-        otherwise return, and the caller records the failure."""
-        if exc.transient and attempt + 1 < attempts:
-            delay = self.retry_delay_ms(attempt, getattr(exc, "retry_after", None))
-            log.warning(f"{what}.retrying", reason=exc.reason, attempt=attempt, delay_ms=delay)
-            raise dramatiq.Retry(str(exc), delay=delay) from None
 
     def retry_delay_ms(self, attempt: int, retry_after: float | None = None) -> int:
         """Exponential backoff with the server's Retry-After as a floor."""

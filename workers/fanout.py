@@ -29,7 +29,7 @@ from store.inbox import first_time, seen
 from store.inserts import insert
 from store.tables import Delivery, DeliveryLease, JobRegistry, utcnow
 from workers.deps import WorkerDeps
-from workers.routes import DELIVER
+from workers.wiring import DELIVER
 
 log = structlog.get_logger(__name__)
 CONSUMER = "fan_out"

@@ -2,8 +2,8 @@
 
 Credentials that stopped working turn the registry `degraded` (the last good details
 stay, build jobs are told `credentials_failing`); a known expiry close ahead turns it
-`expiring` (`credentials_expiring`), so owners rotate before builds break. Each
-transition is announced once; a recovery returns the registry to `verified`.
+`expiring` (`credentials_expiring`), so owners rotate before builds break. The
+lifecycle announces each change once; a recovery returns the registry to `verified`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,17 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from events.envelope import Envelope
-from events.messages import CredentialsExpiring, CredentialsFailing, RecheckRequested
-from store.inbox import first_time
-from store.tables import Registry, utcnow
-from workers.deps import WorkerDeps
+from events.messages import RecheckRequested
+from store import lifecycle
+from store.lifecycle import Failure
+from store.secrets import SecretBox
+from store.tables import utcnow
+from store.targets import load_target
+from store.uow import UnitOfWorkFactory
 from workers.outbound.errors import OutboundError
-from workers.verify import Target, check_registry, load_target
+from workers.outbound.registry_client import ClientFactory, Credentials
+from workers.skipped import skipped
+from workers.transient import failure_or_retry
 
 log = structlog.get_logger(__name__)
 CONSUMER = "recheck_registry"
@@ -38,90 +43,48 @@ def token_expiry(secret: str | None) -> datetime | None:
         return None
 
 
-def recheck_registry(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> str | None:
-    event = envelope.message()
-    assert isinstance(event, RecheckRequested)
-    target = load_target(deps, event, CONSUMER, envelope.id)
-    if target is None:
-        return None
-    failure: OutboundError | None = None
-    try:
-        check_registry(deps.registry_client(target.url, target.credentials))
-    except OutboundError as exc:
-        deps.retry_if_transient(exc, attempt, deps.verify_attempts, "recheck")
-        failure = exc
-    return _record(deps, envelope, target, failure)
-
-
-def _record(
-    deps: WorkerDeps, envelope: Envelope, target: Target, failure: OutboundError | None
+def recheck_registry(
+    event: RecheckRequested,
+    cause: Envelope,
+    *,
+    uow: UnitOfWorkFactory,
+    box: SecretBox,
+    clients: ClientFactory,
+    final: bool,
+    expiry_warning: timedelta,
 ) -> str | None:
-    with deps.uow() as uow:
-        session = uow.session
-        registry = session.get(
-            Registry, target.registry_id, with_for_update=True, populate_existing=True
-        )
-        if registry is None or registry.active_name is None or registry.version != target.version:
-            return None
-        if not first_time(session, CONSUMER, envelope.id):
+    target = load_target(
+        uow,
+        box,
+        registry_id=event.registry_id,
+        version=event.version,
+        consumer=CONSUMER,
+        message_id=cause.id,
+    )
+    if isinstance(target, str):
+        skipped(uow, cause, target, "recheck")
+        return None
+    failure: Failure | None = None
+    try:
+        clients(target.url, Credentials(target.auth, target.username, target.secret)).check()
+    except OutboundError as exc:
+        failure = failure_or_retry(exc, final)
+    expiry = target.expires_at or token_expiry(target.secret)
+    soon = expiry is not None and expiry - utcnow() <= expiry_warning
+    with uow() as unit:
+        registry = unit.lock_current(target.registry_id, target.version)
+        if registry is None or not unit.first_time(CONSUMER, cause.id):
             return None
         before = registry.status
-        common = {
-            "project": target.project,
-            "registry_id": registry.id,
-            "name": registry.name,
-            "version": registry.version,
-        }
-        subject = f"/projects/{target.project}/registries/{registry.name}"
-        if failure is not None:
-            if before != "degraded":
-                registry.status, registry.reason, registry.message = (
-                    "degraded",
-                    failure.reason,
-                    str(failure),
-                )
-                uow.emit(
-                    envelope.follow(
-                        CredentialsFailing(**common, reason=failure.reason, message=str(failure)),
-                        subject=subject,
-                    )
-                )  # type: ignore[arg-type]
-                log.warning(
-                    "registry.credentials_failing",
-                    registry=registry.name,
-                    project=target.project,
-                    reason=failure.reason,
-                )
-        else:
-            expiry = registry.expires_at or token_expiry(target.credentials.secret)
-            warning = timedelta(seconds=deps.expiry_warning_s)
-            if expiry is not None and expiry - utcnow() <= warning:
-                if before != "expiring":
-                    registry.status, registry.reason = "expiring", "expiring"
-                    registry.message = f"the credentials expire at {expiry.isoformat()}"
-                    uow.emit(
-                        envelope.follow(
-                            CredentialsExpiring(**common, expires_at=expiry), subject=subject
-                        )
-                    )  # type: ignore[arg-type]
-                    log.warning(
-                        "registry.credentials_expiring",
-                        registry=registry.name,
-                        project=target.project,
-                        expires_at=expiry.isoformat(),
-                    )
-            elif before in ("degraded", "expiring"):
-                registry.status, registry.reason, registry.message = "verified", None, None
-            registry.verified_at = utcnow()
-        if registry.status != before:
-            registry.updated_at = utcnow()
-            uow.audit(
-                f"registry.{registry.status}",
-                actor=None,
-                project_id=registry.project_id,
-                target=registry.name,
-                reason=registry.reason,
-            )
-        session.add(registry)
-        uow.commit()
-        return registry.status
+        status = lifecycle.rechecked(
+            unit,
+            registry,
+            project=target.project,
+            cause=cause,
+            failure=failure,
+            expiring_at=expiry if soon and failure is None else None,
+        )
+        unit.commit()
+    if status != before:
+        log.warning("registry.rechecked", registry=target.name, before=before, status=status)
+    return status

@@ -19,7 +19,7 @@ from events.broker import publish
 from events.envelope import Envelope
 from store.outbox import mark_published, unpublished
 from store.uow import UnitOfWorkFactory
-from workers.routes import EVENT_ROUTES, Route
+from workers.wiring import EVENT_ROUTES, Route
 
 log = structlog.get_logger(__name__)
 

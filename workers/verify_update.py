@@ -1,163 +1,82 @@
-"""Verifying a proposed update, then putting it in force (or leaving the old details be)."""
+"""Verifying a proposed update; the lifecycle then puts it in force, or keeps the details
+in force as they are and says why."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import structlog
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from events.envelope import Envelope
-from events.messages import RegistryUpdated, RegistryUpdateFailed, RegistryUpdateRequested
-from events.validation import host_port
-from store.credentials import open_secret, replace_secret
-from store.inbox import first_time, seen
-from store.secrets import Sealed
-from store.tables import Project, Registry, RegistryUpdate, utcnow
-from workers.deps import WorkerDeps
+from events.messages import RegistryUpdateRequested
+from store import lifecycle
+from store.lifecycle import Failure
+from store.secrets import SecretBox
+from store.targets import load_proposal
+from store.uow import Clash, UnitOfWorkFactory
 from workers.outbound.errors import OutboundError
-from workers.outbound.registry_client import Credentials
-from workers.update import shred
-from workers.verify import check_registry
+from workers.outbound.registry_client import ClientFactory, Credentials
+from workers.skipped import skipped
+from workers.transient import failure_or_retry
 
 log = structlog.get_logger(__name__)
 CONSUMER = "verify_update"
 
 
-@dataclass(frozen=True)
-class Proposal:
-    project: str
-    url: str
-    credentials: Credentials
-
-
-def load_proposal(
-    deps: WorkerDeps, event: RegistryUpdateRequested, envelope_id: str
-) -> Proposal | None:
-    with deps.uow() as uow:
-        session = uow.session
-        registry = session.get(Registry, event.registry_id)
-        proposal = session.get(RegistryUpdate, event.update_id)
-        if registry is None or proposal is None or not _current(registry, proposal):
-            return None
-        if seen(session, CONSUMER, envelope_id):
-            return None
-        if proposal.keep_secret:
-            secret = open_secret(session, deps.box, registry.id, host_port(proposal.url)[0])
-        elif proposal.wrapped_key and proposal.ciphertext:
-            secret = deps.box.decrypt(Sealed(proposal.wrapped_key, proposal.ciphertext))
-        else:
-            secret = None
-        project = session.get(Project, registry.project_id)
-        assert project is not None
-        return Proposal(
-            project.name, proposal.url, Credentials(proposal.auth, proposal.username, secret)
-        )
-
-
-def _current(registry: Registry, proposal: RegistryUpdate) -> bool:
-    return (
-        registry.active_name is not None
-        and registry.pending_update_id == proposal.id
-        and proposal.status == "pending"
-        and registry.version == proposal.base_version
+def verify_update(
+    event: RegistryUpdateRequested,
+    cause: Envelope,
+    *,
+    uow: UnitOfWorkFactory,
+    box: SecretBox,
+    clients: ClientFactory,
+    final: bool,
+) -> str | None:
+    target = load_proposal(
+        uow,
+        box,
+        registry_id=event.registry_id,
+        update_id=event.update_id,
+        consumer=CONSUMER,
+        message_id=cause.id,
     )
-
-
-def verify_update(envelope: Envelope, deps: WorkerDeps, attempt: int = 0) -> str | None:
-    event = envelope.message()
-    assert isinstance(event, RegistryUpdateRequested)
-    loaded = load_proposal(deps, event, envelope.id)
-    if loaded is None:
+    if isinstance(target, str):
+        skipped(uow, cause, target, "verify_update")
         return None
-    reason: str | None = None
-    message = ""
-    catalog = None
+    catalog: str | None = None
+    failure: Failure | None = None
     try:
-        catalog = check_registry(deps.registry_client(loaded.url, loaded.credentials))
+        catalog = clients(
+            target.url, Credentials(target.auth, target.username, target.secret)
+        ).check()
     except OutboundError as exc:
-        deps.retry_if_transient(exc, attempt, deps.verify_attempts, "verify_update")
-        reason, message = exc.reason, str(exc)
+        failure = failure_or_retry(exc, final)
     try:
-        status = _record(deps, envelope, event, catalog, reason, message)
-    except IntegrityError:  # the new name was taken while the update was verified
-        status = _record(deps, envelope, event, None, "conflict", "the new name is taken")
-    log.info("verify_update.finished", registry=event.name, status=status, reason=reason)
+        status = _record(uow, event, cause, catalog, failure)
+    except Clash:  # the new name was taken while the update was verified
+        status = _record(uow, event, cause, None, Failure("conflict", "the new name is taken"))
+    log.info("verify_update.finished", registry=event.name, status=status)
     return status
 
 
 def _record(
-    deps: WorkerDeps,
-    envelope: Envelope,
+    uow: UnitOfWorkFactory,
     event: RegistryUpdateRequested,
+    cause: Envelope,
     catalog: str | None,
-    reason: str | None,
-    message: str,
+    failure: Failure | None,
 ) -> str | None:
-    with deps.uow() as uow:
-        session = uow.session
-        registry = session.get(
-            Registry, event.registry_id, with_for_update=True, populate_existing=True
-        )
-        proposal = session.get(RegistryUpdate, event.update_id, populate_existing=True)
-        if registry is None or proposal is None or not _current(registry, proposal):
+    with uow() as unit:
+        registry = unit.lock_registry(event.registry_id)
+        proposal = lifecycle.proposal_of(unit, registry, event.update_id) if registry else None
+        if registry is None or proposal is None or not unit.first_time(CONSUMER, cause.id):
             return None
-        if not first_time(session, CONSUMER, envelope.id):
-            return None
-        now = utcnow()
-        registry.pending_update_id = None
-        subject = f"/projects/{event.project}/registries/{registry.name}"
-        if reason is None:
-            _put_in_force(session, registry, proposal)
-            registry.status, registry.reason, registry.message = "verified", None, None
-            registry.catalog, registry.verified_at = catalog, now
-            registry.version += 1
-            shred(proposal, "applied")
-            outcome: RegistryUpdated | RegistryUpdateFailed = RegistryUpdated(
-                project=event.project,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-            )
-        else:
-            registry.status, registry.reason, registry.message = "update_failed", reason, message
-            shred(proposal, "failed", reason)
-            outcome = RegistryUpdateFailed(
-                project=event.project,
-                registry_id=registry.id,
-                name=registry.name,
-                version=registry.version,
-                reason=reason,
-                message=message,
-            )
-        registry.updated_at = now
-        session.add(registry)
-        session.add(proposal)
-        session.flush()
-        uow.emit(envelope.follow(outcome, subject=subject))
-        uow.audit(
-            "registry.updated" if reason is None else "registry.update_failed",
-            actor=envelope.actor,
-            project_id=registry.project_id,
-            target=registry.name,
-            command_id=envelope.commandid,
-            version=registry.version,
-            reason=reason,
+        status = lifecycle.update_finished(
+            unit,
+            registry,
+            proposal,
+            project=event.project,
+            cause=cause,
+            catalog=catalog,
+            failure=failure,
         )
-        uow.commit()
-        return registry.status
-
-
-def _put_in_force(session: Session, registry: Registry, proposal: RegistryUpdate) -> None:
-    """The proposal's details replace the registry's; its sealed secret moves as it is."""
-    for key in ("name", "url", "description", "auth", "username", "repositories", "expires_at"):
-        setattr(registry, key, getattr(proposal, key))
-    registry.active_name = registry.name.lower()
-    if not proposal.keep_secret:
-        sealed = (
-            Sealed(proposal.wrapped_key, proposal.ciphertext)
-            if proposal.wrapped_key and proposal.ciphertext
-            else None
-        )
-        replace_secret(session, registry.id, host_port(proposal.url)[0], sealed)
+        unit.commit()
+        return status

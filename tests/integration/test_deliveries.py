@@ -148,7 +148,7 @@ def update(api: TestClient, token: str, name: str = NAME, **body: Any) -> str:
 def outcome(api: TestClient, token: str, command_id: str) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
         doc: dict[str, Any] = api.get(f"/v1/commands/{command_id}", headers=auth(token)).json()
-        return doc if doc["status"] != "queued" else None
+        return doc if doc["status"] in ("succeeded", "failed") else None
 
     return wait_until(probe, what=f"outcome of command {command_id}")
 
@@ -310,7 +310,8 @@ def test_failed_update_reaches_no_job_and_the_old_details_stay_in_force(
     start_using(api, token, hooks, "job1", "job2")
 
     command = update(api, token, password="wrong-pw")
-    assert outcome(api, token, command)["status"] == "succeeded"  # accepted; its check failed
+    refused = outcome(api, token, command)  # the command fails with the check's reason
+    assert (refused["status"], refused["error"]["code"]) == ("failed", "unauthorized")
     doc = wait_until(
         lambda: (d := registry(api, token, NAME))["status"] == "update_failed" and d,
         what="update recorded as failed",

@@ -35,7 +35,8 @@ def test_link_ends_pending_with_verification_request_queued(
     command_id = response.json()["command_id"]
     assert response.headers["Location"] == f"/v1/commands/{command_id}"
 
-    wait_until(lambda: command_status(api, project["owner_token"], command_id) == "succeeded")
+    # applied: the registry waits for its verification, and so does the command
+    wait_until(lambda: command_status(api, project["owner_token"], command_id) == "running")
     listing = api.get("/v1/projects/demo/registries?all=true", headers=auth(project["owner_token"]))
     assert [(r["name"], r["status"], r["version"]) for r in listing.json()["registries"]] == [
         ("hub", "pending", 1)
@@ -73,7 +74,7 @@ def test_same_command_delivered_twice_changes_nothing_the_second_time(
         record = uow.session.get(CommandRecord, "cmd-twice-0001")
     assert len(outbox) == 1
     assert [a.action for a in audits] == ["registry.link_requested"]
-    assert record is not None and record.status == "succeeded"
+    assert record is not None and record.status == "running"  # until the verification
     assert len(queued_messages(redis_client, "verify")) == 1
 
 
@@ -93,4 +94,4 @@ def test_two_link_commands_racing_for_one_name_link_it_once(
     assert len(registries_in(workers)) == 1
     with workers.uow() as uow:
         outcomes = sorted((r.status, r.error_code) for r in uow.session.exec(select(CommandRecord)))
-    assert outcomes == [("failed", "conflict")] * 5 + [("succeeded", None)]
+    assert outcomes == [("failed", "conflict")] * 5 + [("running", None)]

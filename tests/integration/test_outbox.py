@@ -41,7 +41,9 @@ def link_committed(container: Container, command_id: str) -> None:
     """Run the command handler alone: state + outbox committed, nothing published."""
     command = LinkRegistry(project="demo", name="hub", url="https://registry.example.test")
     envelope = Envelope.wrap(command, command_id=command_id, actor="alice")
-    assert handle_command(envelope.model_dump(mode="json"), container.worker_deps()) == "succeeded"
+    deps = container.worker_deps()
+    raw = envelope.model_dump(mode="json")
+    assert handle_command(raw, deps.uow, deps.reseal, tuple(deps.insecure_hosts)) == "running"
 
 
 def unpublished_count(container: Container) -> int:
@@ -103,7 +105,8 @@ settings = Settings.model_validate_json(sys.argv[1])
 container = bootstrap(settings)
 command = LinkRegistry(project="demo", name="hub", url="https://registry.example.test")
 envelope = Envelope.wrap(command, command_id="cmd-killed-0001", actor="alice")
-handle_command(envelope.model_dump(mode="json"), container.worker_deps())
+deps = container.worker_deps()
+handle_command(envelope.model_dump(mode="json"), deps.uow, deps.reseal, ())
 os._exit(137)  # killed after the commit, before the relay ran
 """
 

@@ -119,6 +119,16 @@ class RegistryClient:
             if body and not body.startswith("{"):
                 raise NotAV2Registry(f"{self._base}/v2/ answered, but not as a registry")
 
+    def check(self) -> str:
+        """Verification: the registry speaks v2 and takes the credentials; `supported` when
+        its catalog lists, `unsupported` when it refuses to (it is still usable)."""
+        self.ping()
+        try:
+            next(self.catalog_pages(page_size=1), None)
+        except CatalogUnsupported:
+            return "unsupported"
+        return "supported"
+
     def catalog_pages(
         self, page_size: int | None = None, *, retry: Retrying | None = None
     ) -> Iterator[list[str]]:
@@ -294,3 +304,6 @@ class RegistryClient:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+ClientFactory = Callable[[str, Credentials], RegistryClient]  # a client for (url, credentials)

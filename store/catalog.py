@@ -1,0 +1,175 @@
+"""Catalog snapshots: a crawl writes its rows under a new `generation` as it goes, then
+switches the registry to it and drops the old one in one transaction, so browsing never
+sees half a crawl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, exists, func
+from sqlmodel import Session, col, select
+
+from events.envelope import Envelope
+from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled
+from store import lifecycle
+from store.lifecycle import Failure
+from store.tables import CatalogRepository, CatalogTag, utcnow
+from store.targets import Target
+from store.uow import UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class TagSnapshot:
+    tag: str
+    digest: str | None = None
+    media_type: str | None = None
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositorySnapshot:
+    name: str
+    tags: list[TagSnapshot] = field(default_factory=list)
+
+
+def write_page(
+    uow: UnitOfWorkFactory, registry_id: str, generation: str, page: Iterable[RepositorySnapshot]
+) -> int:
+    """Rows of one page of repositories under `generation`; how many tags they hold."""
+    with uow() as unit:
+        tags = 0
+        for repo in page:
+            unit.add(
+                CatalogRepository(
+                    registry_id=registry_id,
+                    generation=generation,
+                    name=repo.name,
+                    tag_count=len(repo.tags),
+                )
+            )
+            for tag in repo.tags:
+                tags += 1
+                unit.add(
+                    CatalogTag(
+                        registry_id=registry_id,
+                        generation=generation,
+                        repository=repo.name,
+                        tag=tag.tag,
+                        digest=tag.digest,
+                        media_type=tag.media_type,
+                        platforms=list(tag.platforms),
+                    )
+                )
+        unit.commit()
+        return tags
+
+
+def switch_generation(
+    uow: UnitOfWorkFactory,
+    cause: Envelope,
+    target: Target,
+    generation: str,
+    consumer: str,
+    *,
+    repositories: int,
+    tags: int,
+) -> CatalogCrawled | None:
+    """Browsing shows `generation` from now on; the event says what changed. The command
+    that asked for the crawl succeeds."""
+    with uow() as unit:
+        session = unit.session
+        registry = unit.lock_registry(target.registry_id)
+        if (
+            registry is None
+            or registry.active_name is None
+            or not unit.first_time(consumer, cause.id)
+        ):
+            session.rollback()
+            drop_generation(uow, target.registry_id, generation)
+            return None
+        old = registry.catalog_generation
+        added_count, added = _difference(session, registry.id, generation, old)
+        removed_count, removed = _difference(session, registry.id, old, generation)
+        registry.catalog_generation = generation
+        registry.crawled_at = registry.crawl_finished_at = utcnow()
+        registry.repository_count, registry.tag_count = repositories, tags
+        registry.crawl_error = None
+        unit.add(registry)
+        for table in (CatalogTag, CatalogRepository):
+            session.execute(
+                delete(table).where(
+                    col(table.registry_id) == registry.id, col(table.generation) != generation
+                )
+            )
+        crawled = CatalogCrawled(
+            project=target.project,
+            registry_id=registry.id,
+            name=registry.name,
+            version=registry.version,
+            repositories=repositories,
+            tags=tags,
+            added_count=added_count,
+            removed_count=removed_count,
+            added=added,
+            removed=removed,
+        )
+        unit.emit(
+            cause.follow(crawled, subject=f"/projects/{target.project}/registries/{registry.name}")
+        )
+        lifecycle.settle(unit, cause)
+        unit.commit()
+        return crawled
+
+
+def _difference(
+    session: Session, registry_id: str, generation: str | None, other: str | None
+) -> tuple[int, tuple[str, ...]]:
+    """Tags (`repo:tag`) of `generation` missing from `other`: counted and named (capped) in
+    the database, so a large catalog is not held in memory to compare it."""
+    if generation is None:
+        return 0, ()
+    table = CatalogTag.__table__  # type: ignore[attr-defined]
+    mine, theirs = table.alias("mine"), table.alias("theirs")
+    missing = ~exists().where(
+        theirs.c.registry_id == registry_id,
+        theirs.c.generation == (other or ""),
+        theirs.c.repository == mine.c.repository,
+        theirs.c.tag == mine.c.tag,
+    )
+    where = (mine.c.registry_id == registry_id, mine.c.generation == generation, missing)
+    count = session.execute(select(func.count()).select_from(mine).where(*where)).scalar_one()
+    names = session.execute(
+        select(mine.c.repository, mine.c.tag)
+        .where(*where)
+        .order_by(mine.c.repository, mine.c.tag)
+        .limit(DEFAULT_MAX_CHANGES)
+    )
+    return int(count), tuple(f"{repo}:{tag}" for repo, tag in names)
+
+
+def drop_generation(uow: UnitOfWorkFactory, registry_id: str, generation: str) -> None:
+    with uow() as unit:
+        for table in (CatalogTag, CatalogRepository):
+            unit.session.execute(
+                delete(table).where(
+                    col(table.registry_id) == registry_id, col(table.generation) == generation
+                )
+            )
+        unit.commit()
+
+
+def record_crawl_error(
+    uow: UnitOfWorkFactory, cause: Envelope, registry_id: str, failure: Failure
+) -> None:
+    """The previous snapshot stays browsable; the registry says the last crawl failed, and
+    the command that asked for the crawl fails with the reason."""
+    with uow() as unit:
+        registry = unit.lock_registry(registry_id)
+        if registry is not None:
+            registry.crawl_error = failure.reason
+            registry.crawl_finished_at = utcnow()
+            unit.add(registry)
+        lifecycle.settle(unit, cause, failure)
+        unit.commit()
