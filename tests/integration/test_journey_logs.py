@@ -45,7 +45,7 @@ def test_a_link_journey_is_one_story_in_the_logs(
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
     journey = [line for line in lines if line.get("correlation_id") == "journey-0001"]
     events = {line["event"] for line in journey}
-    assert {"command.accepted", "command.succeeded", "verify.finished", "crawl.finished"} <= events
+    assert {"command.accepted", "command.applied", "verify.finished", "crawl.finished"} <= events
     assert {line.get("command_id") for line in journey} == {command_id}
     assert {line.get("actor") for line in journey} >= {
         "handle_command",

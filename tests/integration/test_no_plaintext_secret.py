@@ -136,7 +136,7 @@ def test_link_commands_leave_no_plaintext_secret_anywhere(
         "store": store_dump(workers),
         "api": "\n".join(r.text for r in responses),
     }
-    assert "command.succeeded" in surfaces["logs"], "the logs were captured"
+    assert "command.applied" in surfaces["logs"], "the logs were captured"
     assert "rlseal1." in surfaces["redis traffic"], "the secrets did travel, sealed"
     for surface, content in surfaces.items():
         assert PASSWORD not in content, f"plaintext password in {surface}"
