@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-from dramatiq.brokers.redis import RedisBroker
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
@@ -16,6 +14,7 @@ from sqlmodel import select
 
 from gateway.bootstrap import Container
 from gateway.ops import queue_stats
+from store.queues import broker_answers
 from store.tables import Delivery, Registry
 
 
@@ -30,7 +29,7 @@ def health_router(container: Container) -> APIRouter:
     @router.get("/readyz")
     def readyz(response: Response) -> dict[str, Any]:
         """Ready when the database and the broker both answer."""
-        checks = {"database": _database_ok(container), "broker": _broker_ok(container)}
+        checks = {"database": _database_ok(container), "broker": broker_answers(container.broker)}
         response.status_code = 200 if all(checks.values()) else 503
         return {"status": "ok" if all(checks.values()) else "unavailable", "checks": checks}
 
@@ -75,14 +74,4 @@ def _database_ok(container: Container) -> bool:
             connection.execute(text("SELECT 1"))
         return True
     except SQLAlchemyError:
-        return False
-
-
-def _broker_ok(container: Container) -> bool:
-    broker = container.broker
-    if not isinstance(broker, RedisBroker):
-        return True  # in-process: up as long as this process is
-    try:
-        return bool(broker.client.ping())
-    except redis.RedisError:
         return False

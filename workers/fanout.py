@@ -14,7 +14,6 @@ import structlog
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from events.broker import enqueue_many
 from events.envelope import Envelope
 from events.messages import (
     CredentialsExpiring,
@@ -27,6 +26,7 @@ from events.messages import (
 )
 from store.inbox import first_time, seen
 from store.inserts import insert
+from store.queues import enqueue_many
 from store.tables import Delivery, DeliveryLease, JobRegistry, utcnow
 from workers.deps import WorkerDeps
 from workers.routes import DELIVER
