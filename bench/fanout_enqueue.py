@@ -15,9 +15,10 @@ import uuid
 import dramatiq
 import redis
 
-from events.broker import enqueue_many, make_broker
+from events.broker import make_broker
 from events.envelope import Envelope
 from events.messages import DeliverWebhook
+from store.queues import enqueue_many
 
 
 def envelopes(count: int) -> list[Envelope]:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from sqlmodel import select
-
-from events.errors import Conflict, InvalidInput
+from events.errors import InvalidInput
 from events.validation import check_name
 from gateway.bootstrap import bootstrap_store
 from gateway.settings import Settings
-from store.identity import ROLES, ensure_user, find_project, set_member
-from store.tables import Project
+from store.identity import ROLES, add_project, ensure_user, find_project, set_member
 
 
 def create_project(settings: Settings, project: str, owner: str) -> dict[str, Any]:
     check_name(project, "project")
     store = bootstrap_store(settings)
     with store.uow() as uow:
-        if uow.session.exec(select(Project).where(Project.name == project)).first():
-            raise Conflict(f"project {project!r} already exists")
-        row = Project(id=str(uuid.uuid4()), name=project)
-        uow.session.add(row)
+        row = add_project(uow.session, project)
         user, token = ensure_user(uow.session, owner)
         uow.session.flush()
         set_member(uow.session, row, user, "owner")

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-from dramatiq.brokers.redis import RedisBroker
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
-from sqlalchemy import func, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import select
 
 from gateway.bootstrap import Container
 from gateway.ops import queue_stats
-from store.tables import Delivery, Registry
+from store.health import database_answers, deliveries_by_status, registries_by_status
+from store.queues import broker_answers
 
 
 def health_router(container: Container) -> APIRouter:
@@ -30,7 +26,10 @@ def health_router(container: Container) -> APIRouter:
     @router.get("/readyz")
     def readyz(response: Response) -> dict[str, Any]:
         """Ready when the database and the broker both answer."""
-        checks = {"database": _database_ok(container), "broker": _broker_ok(container)}
+        checks = {
+            "database": database_answers(container.store.engine),
+            "broker": broker_answers(container.broker),
+        }
         response.status_code = 200 if all(checks.values()) else 503
         return {"status": "ok" if all(checks.values()) else "unavailable", "checks": checks}
 
@@ -52,13 +51,9 @@ def health_router(container: Container) -> APIRouter:
             registry=registry,
         )
         with container.uow() as uow:
-            for status, count in uow.session.exec(
-                select(Registry.status, func.count()).group_by(Registry.status)
-            ):
+            for status, count in registries_by_status(uow.session).items():
                 by_status.labels(status).set(count)
-            for status, count in uow.session.exec(
-                select(Delivery.status, func.count()).group_by(Delivery.status)
-            ):
+            for status, count in deliveries_by_status(uow.session).items():
                 deliveries.labels(status).set(count)
         for row in queue_stats(container.broker):
             for state in ("ready", "delayed", "in_flight", "dead"):
@@ -67,22 +62,3 @@ def health_router(container: Container) -> APIRouter:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def _database_ok(container: Container) -> bool:
-    try:
-        with container.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except SQLAlchemyError:
-        return False
-
-
-def _broker_ok(container: Container) -> bool:
-    broker = container.broker
-    if not isinstance(broker, RedisBroker):
-        return True  # in-process: up as long as this process is
-    try:
-        return bool(broker.client.ping())
-    except redis.RedisError:
-        return False

@@ -10,14 +10,12 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, col, select
 
 from events.errors import Forbidden, InvalidInput
 from gateway import ops
 from gateway.auth import User
 from gateway.bootstrap import Container
-from store.tables import Member
-from store.tables import User as UserRow
+from store.identity import is_operator
 
 log = structlog.get_logger(__name__)
 
@@ -33,18 +31,6 @@ class PurgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     queue: str | None = None
     confirm: bool = False
-
-
-def is_operator(session: Session, user_name: str) -> bool:
-    """An operator owns at least one project: someone already trusted to change what
-    build jobs receive, and no separate admin role to hand out."""
-    statement = (
-        select(Member.user_id)
-        .join(UserRow, col(Member.user_id) == col(UserRow.id))
-        .where(UserRow.name == user_name, Member.role == "owner")
-        .limit(1)
-    )
-    return session.exec(statement).first() is not None
 
 
 def current_operator(request: Request, user: User) -> str:

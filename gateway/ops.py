@@ -1,12 +1,6 @@
-"""What the broker holds right now, read from the broker itself, never from a counter we
-keep: a counter drifts when a process dies, the broker's own data does not.
-
-On Redis this reads dramatiq's data layout (dramatiq/brokers/redis/dispatch.lua): queue
-list `{ns}:{q}` + `{ns}:{q}.msgs`, delay queue `{ns}:{q}.DQ` (+ `.msgs`), dead letters in
-the zset `{ns}:{q}.XQ` (score: when, in ms) + `{ns}:{q}.XQ.msgs`, unacked message ids in
-`{ns}:__acks__.{worker}.{q}` for every worker in `{ns}:__heartbeats__`. The in-process
-StubBroker (`reglink up`) is read through its queues and `dead_letters_by_queue`.
-"""
+"""What the broker holds right now, as operators see it, read from the broker itself
+(`store.queues`), never from a counter we keep: a counter drifts when a process dies,
+the broker's own data does not."""
 
 from __future__ import annotations
 
@@ -17,13 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dramatiq
-from dramatiq.common import q_name
 
 from events.broker import QUEUES
 from events.errors import InvalidInput
-from gateway import ops_backends as backends
 from gateway.logs import scrub
-from gateway.ops_backends import DeadLetter
+from store import queues
+from store.queues import DeadLetter
 
 DEFAULT_ERROR_CHARS = 300  # a dead letter's last error as shown; a traceback line can be long
 
@@ -33,8 +26,8 @@ def queue_stats(broker: dramatiq.Broker) -> list[dict[str, Any]]:
     sees a backlog, stuck work and failing actors at a glance."""
     rows = []
     for queue in QUEUES:
-        counts = backends.counts(broker, queue)
-        dead = backends.dead(broker, queue)
+        counts = queues.counts(broker, queue)
+        dead = queues.dead(broker, queue)
         failures = Counter(letter.message.actor_name for letter in dead)
         failures.update(m.actor_name for m in counts.delayed_messages if _retries(m) > 0)
         now_ms = time.time() * 1000
@@ -59,57 +52,41 @@ def queue_stats(broker: dramatiq.Broker) -> list[dict[str, Any]]:
 def dead_letters(broker: dramatiq.Broker, queue: str | None = None) -> list[dict[str, Any]]:
     """Dead letters, oldest first, with what an operator needs to decide on a replay: which
     command they belong to and why they failed (redacted: tracebacks quote arguments)."""
-    return [_document(letter) for q in _queues(queue) for letter in backends.dead(broker, q)]
+    return [_document(letter) for q in _queues(queue) for letter in queues.dead(broker, q)]
 
 
 def replay(
     broker: dramatiq.Broker, ids: Collection[str] | Literal["all"], queue: str | None = None
 ) -> int:
     """Put dead letters back on their queue with retries reset, once the cause is fixed.
-    `ids` are dramatiq message ids or Redis message ids; the message keeps its dramatiq id,
-    so idempotent consumers still recognise it. Returns how many went back."""
+    `ids` are dramatiq message ids or Redis message ids. Returns how many went back."""
     wanted = None if ids == "all" else set(ids)
     replayed = 0
     for q in _queues(queue):
-        for letter in backends.dead(broker, q):
+        for letter in queues.dead(broker, q):
             if wanted is not None and not {letter.message.message_id, letter.key} & wanted:
                 continue
-            if backends.take(broker, letter, lambda dead: broker.enqueue(_fresh(dead.message))):
+            if queues.replay(broker, letter):
                 replayed += 1
     return replayed
 
 
 def purge(broker: dramatiq.Broker, queue: str | None = None) -> int:
     """Drop dead letters for good (one queue or all); returns how many were dropped."""
-    return sum(backends.purge(broker, q) for q in _queues(queue))
+    return sum(queues.purge(broker, q) for q in _queues(queue))
 
 
 def _queues(queue: str | None) -> tuple[str, ...]:
     if queue is None:
         return QUEUES
-    if q_name(queue) not in QUEUES:
+    if queues.queue_of(queue) not in QUEUES:
         raise InvalidInput(f"unknown queue {queue!r}: one of {', '.join(QUEUES)}")
-    return (q_name(queue),)
+    return (queues.queue_of(queue),)
 
 
 def _retries(message: dramatiq.Message[Any]) -> int:
     value = message.options.get("retries", 0)
     return value if isinstance(value, int) else 0
-
-
-def _fresh(message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
-    """A copy as if newly sent (so an actor's `max_age` does not drop it): on its main
-    queue, timestamped now, no retries, no traceback, no eta; same dramatiq message id."""
-    dropped = {"redis_message_id", "traceback", "retries", "requeue_timestamp", "eta"}
-    options = {k: v for k, v in message.options.items() if k not in dropped}
-    return dramatiq.Message(
-        queue_name=q_name(message.queue_name),
-        actor_name=message.actor_name,
-        args=message.args,
-        kwargs=message.kwargs,
-        options={**options, "retries": 0},
-        message_id=message.message_id,
-    )
 
 
 def _document(letter: DeadLetter) -> dict[str, Any]:

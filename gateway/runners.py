@@ -14,12 +14,13 @@ import dramatiq
 import structlog
 import uvicorn
 from prometheus_client import start_http_server
-from sqlalchemy.exc import OperationalError
 
 from gateway.api import create_app
 from gateway.bootstrap import Container, bootstrap, bootstrap_store
 from gateway.logs import configure_logging
 from gateway.settings import Settings
+from store.errors import DatabaseUnavailable
+from store.queues import keep_dead_letter_errors
 from store.schedule import claim_due
 from workers.actors import consumed_queues, declare_actors
 from workers.relay import run_relay
@@ -38,7 +39,8 @@ def running_workers(
     container: Container, threads: int, queues: set[str] | None = None
 ) -> Iterator[dramatiq.Worker]:
     """Actors consuming the broker (all their queues, or only `queues`) plus the outbox
-    relay, until the block ends."""
+    relay, until the block ends. Dead letters keep the error of their last try."""
+    keep_dead_letter_errors(container.broker)
     actors = declare_actors(container.broker, container.worker_deps())
     consumed = consumed_queues(actors) if queues is None else consumed_queues(actors) & queues
     worker = dramatiq.Worker(
@@ -120,7 +122,7 @@ def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> No
                 uow.commit()
             if rechecks or crawls:
                 log.info("scheduler.claimed", rechecks=rechecks, crawls=crawls)
-        except OperationalError as exc:
+        except DatabaseUnavailable as exc:
             log.warning("scheduler.pass_failed", error=type(exc).__name__)
         stop.wait(settings.scheduler_tick)
 

@@ -6,9 +6,9 @@ import hashlib
 import secrets
 import uuid
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from events.errors import Forbidden, NotFound
+from events.errors import Conflict, Forbidden, NotFound
 from events.validation import check_name
 from store.tables import ApiToken, Member, Project, User
 
@@ -41,6 +41,15 @@ def ensure_user(session: Session, name: str) -> tuple[User, str | None]:
 def authenticate(session: Session, token: str) -> User | None:
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     return session.get(User, row.user_id) if row else None
+
+
+def add_project(session: Session, name: str) -> Project:
+    """A new project; `Conflict` when the name is taken."""
+    if session.exec(select(Project).where(Project.name == name)).first():
+        raise Conflict(f"project {name!r} already exists")
+    project = Project(id=new_id(), name=name)
+    session.add(project)
+    return project
 
 
 def find_project(session: Session, name: str) -> Project:
@@ -83,3 +92,15 @@ def set_member(session: Session, project: Project, user: User, role: str) -> Non
     else:
         member.role = role
         session.add(member)
+
+
+def is_operator(session: Session, user_name: str) -> bool:
+    """An operator owns at least one project: someone already trusted to change what
+    build jobs receive, and no separate admin role to hand out."""
+    statement = (
+        select(Member.user_id)
+        .join(User, col(Member.user_id) == col(User.id))
+        .where(User.name == user_name, Member.role == "owner")
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None

@@ -8,25 +8,22 @@ and a lease per (job, registry) keeps two sends to the same job from crossing.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import dramatiq
 import httpx
 import structlog
 
 from events import webhooks
-from events.envelope import Envelope, utcnow
+from events.deliveries import cloud_event, docker_config
+from events.envelope import Envelope
 from events.messages import DeliverWebhook
 from events.validation import host_port
+from store import deliveries
 from store.credentials import open_secret
-from store.inserts import insert
-from store.secrets import Sealed
-from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry
 from workers.deps import WorkerDeps
 from workers.outbound.errors import OutboundError
 from workers.outbound.retry_after import parse_retry_after
@@ -35,12 +32,6 @@ log = structlog.get_logger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)  # longer than one send may take
 DEFAULT_LEASE_WAIT_MS = 250  # come back this soon when another send holds the lease
 RETRY_STATUSES = {408, 409, 429}
-TYPES = {
-    "updated": "reglink.registry.updated",
-    "unlinked": "reglink.registry.unlinked",
-    "credentials_failing": "reglink.registry.credentials_failing",
-    "credentials_expiring": "reglink.registry.credentials_expiring",
-}
 
 
 @dataclass(frozen=True)
@@ -51,95 +42,34 @@ class Outgoing:
     body: bytes
 
 
-def docker_config(url: str, auth: str, username: str | None, secret: str | None) -> dict[str, Any]:
-    """A Docker `config.json` document a Docker client can use as it is."""
-    host, port = host_port(url)
-    default = 443 if url.startswith("https://") else 80
-    key = host if port == default else f"{host}:{port}"
-    if auth == "basic" and secret is not None:
-        token = base64.b64encode(f"{username or ''}:{secret}".encode()).decode()
-        return {"auths": {key: {"auth": token}}}
-    if auth == "oauth2" and secret is not None:
-        return {"auths": {key: {"identitytoken": secret}}}
-    return {"auths": {}}
-
-
-def cloud_event(
-    delivery: Delivery, project: str, registry: Registry, config: dict[str, Any] | None
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "project": project,
-        "registry": registry.name,
-        "version": delivery.version,
-        "url": registry.url,
-    }
-    if config is not None:
-        data["config"] = config
-    return {
-        "specversion": "1.0",
-        "id": delivery.id,
-        "source": f"/projects/{project}/registries/{registry.name}",
-        "type": TYPES[delivery.kind],
-        "subject": registry.name,
-        "time": utcnow().isoformat(),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-
-
 def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
     """What to send, or why not (`done`, `superseded`, `busy`), in one short transaction
     that also takes the (job, registry) lease."""
     with deps.uow() as uow:
-        session = uow.session
-        delivery = session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
-        if delivery is None or delivery.status != "pending":
-            return "done"
-        job = session.get(BuildJob, delivery.job_id)
-        registry = session.get(Registry, delivery.registry_id)
-        use = session.get(JobRegistry, (delivery.job_id, delivery.registry_id))
-        assert job is not None and registry is not None
-        stale = delivery.version < registry.version or (
-            use is not None
-            and delivery.version <= use.delivered_version
-            and delivery.kind == "updated"
-        )
-        if delivery.kind != "unlinked" and (use is None or registry.active_name is None):
-            stale = True  # the job stopped using it, or it was unlinked since
-        if stale:
-            delivery.status = "superseded"
-            session.add(delivery)
+        claimed = deliveries.claim(uow.session, delivery_id, DEFAULT_LEASE)
+        if isinstance(claimed, str):
             uow.commit()
-            return "superseded"
-        if not _take_lease(session, delivery):
-            return "busy"
-        project = session.get(Project, registry.project_id)
-        assert project is not None
+            return claimed
+        delivery, registry = claimed.delivery, claimed.registry
         config = None
         if delivery.kind == "updated":
-            secret = open_secret(session, deps.box, registry.id, host_port(registry.url)[0])
+            host = host_port(registry.url)[0]
+            secret = open_secret(uow.session, deps.box, registry.id, host)
             config = docker_config(registry.url, registry.auth, registry.username, secret)
-        body = json.dumps(cloud_event(delivery, project.name, registry, config)).encode()
-        job_secret = deps.box.decrypt(Sealed(job.wrapped_key, job.secret_ciphertext))
+        event = cloud_event(
+            delivery.id,
+            delivery.kind,
+            delivery.version,
+            project=claimed.project,
+            registry=registry.name,
+            url=registry.url,
+            config=config,
+        )
+        job_secret = deliveries.job_secret(deps.box, claimed.job)
         uow.commit()
-        return Outgoing(delivery.id, job.webhook_url, job_secret, body)
-
-
-def _take_lease(session: Any, delivery: Delivery) -> bool:
-    now = utcnow()
-    values = {
-        "job_id": delivery.job_id,
-        "registry_id": delivery.registry_id,
-        "delivery_id": delivery.id,
-        "until": now + DEFAULT_LEASE,
-    }
-    statement = insert(session, DeliveryLease).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["job_id", "registry_id"],
-        set_={"delivery_id": delivery.id, "until": values["until"]},
-        where=(DeliveryLease.until < now) | (DeliveryLease.delivery_id == delivery.id),  # type: ignore[arg-type,operator]
-    ).returning(DeliveryLease.delivery_id)  # type: ignore[arg-type]
-    return session.execute(statement).first() is not None
+        return Outgoing(
+            delivery.id, claimed.job.webhook_url, job_secret, json.dumps(event).encode()
+        )
 
 
 def send(deps: WorkerDeps, outgoing: Outgoing) -> tuple[int | None, str | None, float | None]:
@@ -192,25 +122,13 @@ def _settle(
 ) -> tuple[str, int]:
     """Record one try; (outcome, tries so far)."""
     with deps.uow() as uow:
-        session = uow.session
-        delivery = session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
-        assert delivery is not None
-        delivery.attempts += 1
-        delivery.last_status_code, delivery.last_error = status, error
-        if error is None:
-            delivery.status, delivery.delivered_at = "delivered", utcnow()
-            use = session.get(
-                JobRegistry, (delivery.job_id, delivery.registry_id), with_for_update=True
-            )
-            if use is not None and use.delivered_version < delivery.version:
-                use.delivered_version = delivery.version
-                session.add(use)
-        elif not retryable or delivery.attempts >= deps.delivery_attempts:
-            delivery.status = "dead"
-        lease = session.get(DeliveryLease, (delivery.job_id, delivery.registry_id))
-        if lease is not None and lease.delivery_id == delivery.id:
-            session.delete(lease)
-        session.add(delivery)
+        settled = deliveries.settle(
+            uow.session,
+            delivery_id,
+            status,
+            error,
+            retryable=retryable,
+            max_attempts=deps.delivery_attempts,
+        )
         uow.commit()
-        outcome = "retry" if delivery.status == "pending" else delivery.status
-        return outcome, delivery.attempts
+        return settled

@@ -8,13 +8,8 @@ the delivery actor recognises.
 
 from __future__ import annotations
 
-import uuid
-
 import structlog
-from sqlalchemy import delete
-from sqlmodel import col, select
 
-from events.broker import enqueue_many
 from events.envelope import Envelope
 from events.messages import (
     CredentialsExpiring,
@@ -25,15 +20,15 @@ from events.messages import (
     RegistryUnlinked,
     RegistryUpdated,
 )
+from store.deliveries import add_deliveries, end_uses, subscribers
 from store.inbox import first_time, seen
-from store.inserts import insert
-from store.tables import Delivery, DeliveryLease, JobRegistry, utcnow
+from store.queues import enqueue_many
 from workers.deps import WorkerDeps
 from workers.wiring import DELIVER
 
 log = structlog.get_logger(__name__)
 CONSUMER = "fan_out"
-DEFAULT_BATCH = 500  # deliveries per insert and per Redis pipeline
+DEFAULT_BATCH = 500  # deliveries per Redis pipeline
 KINDS = {
     RegistryUpdated.TYPE: "updated",
     JobSubscribed.TYPE: "updated",
@@ -43,52 +38,23 @@ KINDS = {
 }
 
 
-def delivery_id(event_id: str, job_id: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reglink:delivery:{event_id}:{job_id}"))
-
-
 def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
     """Returns how many deliveries were enqueued."""
     event = envelope.message()
     assert isinstance(event, RegistryEvent)
     kind = KINDS[envelope.type]
     with deps.uow() as uow:
-        session = uow.session
-        if seen(session, CONSUMER, envelope.id):
+        if seen(uow.session, CONSUMER, envelope.id):
             return 0
         if isinstance(event, JobSubscribed):
             jobs = [event.job_id]
         else:
-            jobs = list(
-                session.exec(
-                    select(JobRegistry.job_id).where(JobRegistry.registry_id == event.registry_id)
-                )
-            )
-        rows = [
-            {
-                "id": delivery_id(envelope.id, job),
-                "job_id": job,
-                "registry_id": event.registry_id,
-                "kind": kind,
-                "version": event.version,
-                "event_id": envelope.id,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": utcnow(),
-            }
-            for job in jobs
-        ]
-        for start in range(0, len(rows), DEFAULT_BATCH):
-            statement = insert(session, Delivery).values(rows[start : start + DEFAULT_BATCH])
-            session.execute(statement.on_conflict_do_nothing())
+            jobs = subscribers(uow.session, event.registry_id)
+        ids = add_deliveries(uow.session, envelope.id, event.registry_id, jobs, kind, event.version)
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
-            for table in (JobRegistry, DeliveryLease):
-                session.execute(delete(table).where(col(table.registry_id) == event.registry_id))
+            end_uses(uow.session, event.registry_id)
         uow.commit()
-    envelopes = [
-        envelope.follow(DeliverWebhook(delivery_id=str(row["id"])), id=str(row["id"]))
-        for row in rows
-    ]
+    envelopes = [envelope.follow(DeliverWebhook(delivery_id=i), id=i) for i in ids]
     for start in range(0, len(envelopes), DEFAULT_BATCH):
         enqueue_many(deps.broker, envelopes[start : start + DEFAULT_BATCH], *DELIVER)
     with deps.uow() as uow:
@@ -98,7 +64,7 @@ def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
         "fanout.enqueued",
         kind=kind,
         registry=event.name,
-        deliveries=len(rows),
+        deliveries=len(ids),
         correlation_id=envelope.correlationid,
     )
-    return len(rows)
+    return len(ids)

@@ -11,13 +11,13 @@ import threading
 import uuid
 
 import dramatiq
-import redis
 import structlog
-from sqlalchemy.exc import OperationalError
 
 from events.broker import publish
 from events.envelope import Envelope
+from store.errors import DatabaseUnavailable
 from store.outbox import mark_published, unpublished
+from store.queues import BROKER_UNAVAILABLE
 from store.uow import UnitOfWorkFactory
 from workers.wiring import EVENT_ROUTES, Route
 
@@ -73,7 +73,7 @@ def run_relay(
     while not stop.is_set():
         try:
             settled = relay_once(uow, broker)
-        except (OperationalError, redis.RedisError, dramatiq.errors.BrokerError) as exc:
+        except (DatabaseUnavailable, *BROKER_UNAVAILABLE) as exc:
             log.warning("outbox.relay_failed", error=type(exc).__name__)
             settled = 0
         if settled < DEFAULT_BATCH:

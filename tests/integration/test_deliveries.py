@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from events.broker import enqueue_many
 from events.envelope import Envelope
 from events.messages import DeliverWebhook
 from gateway.admin import create_project
 from gateway.bootstrap import Container
 from gateway.settings import Settings
+from store.queues import enqueue_many
 from store.tables import Delivery, OutboxMessage
 from tests.conftest import USERS, NamespacedRedis, auth, settings_for
 from tests.integration import test_no_plaintext_secret as plaintext

@@ -26,6 +26,7 @@ from gateway import cli_ops
 from gateway.bootstrap import Container
 from gateway.cli import app
 from gateway.client import ApiClient
+from store.queues import keep_dead_letter_errors
 from store.tables import AuditEntry
 from tests.conftest import auth
 from tests.polling import wait_until
@@ -68,6 +69,7 @@ def failing_actor(
 
 @contextmanager
 def consuming(broker: dramatiq.Broker, queue: str) -> Iterator[dramatiq.Worker]:
+    keep_dead_letter_errors(broker)  # as `reglink worker` has it
     worker = dramatiq.Worker(broker, queues={queue}, worker_threads=1, worker_timeout=100)
     worker.start()
     try:

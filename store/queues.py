@@ -1,17 +1,34 @@
-"""How `gateway.ops` reads and moves messages on each broker reglink runs on: dramatiq's
-RedisBroker (keys under its `namespace`) and the in-process StubBroker of `reglink up`."""
+"""What the broker holds, read and written through dramatiq's Redis layout; and the same
+for the in-process StubBroker of `reglink up`. The one module that knows that layout.
+
+dramatiq/brokers/redis/dispatch.lua keeps, under the broker's `namespace`: queue list
+`{ns}:{q}` + message hash `{ns}:{q}.msgs`, delay queue `{ns}:{q}.DQ` (+ `.msgs`), dead
+letters in the zset `{ns}:{q}.XQ` (score: when, in ms) + `{ns}:{q}.XQ.msgs`, unacked
+message ids in `{ns}:__acks__.{worker}.{q}` for every worker in `{ns}:__heartbeats__`.
+The StubBroker is read through its queues and `dead_letters_by_queue`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import dq_name
-from dramatiq.errors import DecodeError
+from dramatiq.common import dq_name, q_name
+from dramatiq.errors import BrokerError, DecodeError
+from dramatiq.middleware import Middleware
+
+from events.envelope import Envelope
+
+# what a broker call raises while the broker is away; a pass that meets one is retried
+BROKER_UNAVAILABLE = (redis.RedisError, BrokerError)
 
 DEFAULT_AGE_SAMPLE = 100  # waiting messages looked at for the oldest one's age (head of line)
 
@@ -63,7 +80,114 @@ def dead(broker: dramatiq.Broker, queue: str) -> list[DeadLetter]:
     return letters
 
 
-def take(
+def purge(broker: dramatiq.Broker, queue: str) -> int:
+    if isinstance(broker, RedisBroker):
+        key = f"{broker.namespace}:{queue}.XQ"
+        with broker.client.pipeline(transaction=True) as pipe:
+            pipe.zcard(key)
+            pipe.delete(key, f"{key}.msgs")
+            dropped, _ = pipe.execute()
+        return int(dropped)
+    entries = _stub(broker).dead_letters_by_queue[queue]
+    dropped = len(entries)
+    del entries[:dropped]  # not clear(): keep what a consumer appends meanwhile
+    return dropped
+
+
+def replay(broker: dramatiq.Broker, letter: DeadLetter) -> bool:
+    """Put one dead letter back on its queue as if newly sent (so an actor's `max_age` does
+    not drop it): timestamped now, no retries, no traceback, no eta, same dramatiq message
+    id, so idempotent consumers still recognise it. False when it was already gone."""
+    return _take(broker, letter, lambda dead: broker.enqueue(_fresh(dead.message)))
+
+
+def enqueue_many(
+    broker: dramatiq.Broker, envelopes: Sequence[Envelope], actor_name: str, queue_name: str
+) -> None:
+    """Enqueue many messages for one actor in a single Redis round trip (a pipeline of
+    dramatiq's own enqueue script), so a large fan-out does not wait on one round trip
+    per message. Other brokers enqueue one by one."""
+    messages: list[dramatiq.Message[None]] = [
+        dramatiq.Message(
+            queue_name=queue_name,
+            actor_name=actor_name,
+            args=(envelope.model_dump(mode="json"),),
+            kwargs={},
+            options={},
+            message_id=envelope.id,
+        )
+        for envelope in envelopes
+    ]
+    if not isinstance(broker, RedisBroker):
+        for message in messages:
+            broker.enqueue(message)
+        return
+    dispatch = broker.scripts["dispatch"]
+    with broker.client.pipeline(transaction=False) as pipe:
+        prepared = []
+        for message in messages:
+            message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+            broker.emit_before("enqueue", message, None)
+            args = [
+                "enqueue",
+                int(time.time() * 1000),
+                queue_name,
+                broker.broker_id,
+                broker.heartbeat_timeout,
+                broker.dead_message_ttl,
+                0,  # no maintenance inside a batch; the consumers do it
+                broker._max_unpack_size(),
+                message.options["redis_message_id"],
+                message.encode(),
+            ]
+            dispatch(args=args, keys=[broker.namespace], client=pipe)
+            prepared.append(message)
+        pipe.execute()
+    for message in prepared:
+        broker.emit_after("enqueue", message, None)
+
+
+class DeadLetterDetails(Middleware):
+    """Keep the error that killed a dead letter. Redis keeps the copy from the last
+    enqueue, whose traceback is the try before; only the traceback is refreshed."""
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if not isinstance(broker, RedisBroker):
+            return
+        redis_id = message.options.get("redis_message_id")
+        if redis_id is None:
+            return
+        traceback = message.options.get("traceback")
+        key = f"{broker.namespace}:{q_name(message.queue_name)}.XQ.msgs"
+        stored = broker.client.hget(key, redis_id)
+        if traceback is None or not isinstance(stored, bytes):
+            return
+        dead = dramatiq.Message.decode(stored)
+        broker.client.hset(key, redis_id, dead.copy(options={"traceback": traceback}).encode())
+
+
+def keep_dead_letter_errors(broker: dramatiq.Broker) -> None:
+    """Give a consuming broker `DeadLetterDetails` once, however often workers start on it."""
+    if not any(isinstance(m, DeadLetterDetails) for m in broker.middleware):
+        broker.add_middleware(DeadLetterDetails())
+
+
+def broker_answers(broker: dramatiq.Broker) -> bool:
+    """Whether the broker answers now; the in-process one is up as long as this process is."""
+    if not isinstance(broker, RedisBroker):
+        return True
+    try:
+        return bool(broker.client.ping())
+    except redis.RedisError:
+        return False
+
+
+def queue_of(name: str) -> str:
+    """The queue a delay or dead-letter queue name (`q.DQ`, `q.XQ`) belongs to."""
+    return q_name(name)
+
+
+def _take(
     broker: dramatiq.Broker, letter: DeadLetter, requeue: Callable[[DeadLetter], object]
 ) -> bool:
     """Remove one dead letter and `requeue` it; False when it was already gone (replayed or
@@ -93,20 +217,6 @@ def take(
         entries.append(entry)
         raise
     return True
-
-
-def purge(broker: dramatiq.Broker, queue: str) -> int:
-    if isinstance(broker, RedisBroker):
-        key = f"{broker.namespace}:{queue}.XQ"
-        with broker.client.pipeline(transaction=True) as pipe:
-            pipe.zcard(key)
-            pipe.delete(key, f"{key}.msgs")
-            dropped, _ = pipe.execute()
-        return int(dropped)
-    entries = _stub(broker).dead_letters_by_queue[queue]
-    dropped = len(entries)
-    del entries[:dropped]  # not clear(): keep what a consumer appends meanwhile
-    return dropped
 
 
 def _redis_counts(broker: RedisBroker, queue: str) -> Counts:
@@ -193,3 +303,16 @@ def _stub(broker: dramatiq.Broker) -> StubBroker:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _fresh(message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
+    dropped = {"redis_message_id", "traceback", "retries", "requeue_timestamp", "eta"}
+    options = {k: v for k, v in message.options.items() if k not in dropped}
+    return dramatiq.Message(
+        queue_name=q_name(message.queue_name),
+        actor_name=message.actor_name,
+        args=message.args,
+        kwargs=message.kwargs,
+        options={**options, "retries": 0},
+        message_id=message.message_id,
+    )
