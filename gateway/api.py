@@ -20,18 +20,15 @@ from gateway.api_jobs import jobs_router
 from gateway.api_ops import ops_router
 from gateway.auth import Caller, User
 from gateway.bootstrap import Container
-from gateway.submit import Accepted, submit
-from store.identity import authorize, role_of
-from store.registries import (
+from gateway.documents import (
     command_document,
-    get_active,
-    list_registries,
-    list_repositories,
-    list_tags,
     registry_document,
     repository_document,
     tag_document,
 )
+from gateway.submit import Accepted, submit
+from store.identity import authorize, role_of
+from store.registries import get_active, list_registries, list_repositories, list_tags
 from store.tables import CommandRecord, Project, Registry
 
 _bearer = HTTPBearer(auto_error=False)
