@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict
 from events.validation import check_name, check_url
 from gateway.auth import User
 from gateway.bootstrap import Container
+from gateway.documents import delivery_document, job_document
 from store.identity import authorize
 from store.jobs import (
     create_job,
-    delivery_documents,
     drop_registry,
-    job_documents,
+    list_deliveries,
+    list_jobs,
     retry_delivery,
     use_registry,
 )
@@ -47,7 +48,8 @@ def jobs_router(container: Container) -> APIRouter:
     def listing(project: str, user: User) -> dict[str, Any]:
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=False)
-            return {"jobs": job_documents(uow.session, found)}
+            jobs = list_jobs(uow.session, found)
+            return {"jobs": [job_document(job, uses) for job, uses in jobs]}
 
     @router.put("/{job}/registries/{name}")
     def use(project: str, job: str, name: str, user: User) -> dict[str, Any]:
@@ -69,7 +71,8 @@ def jobs_router(container: Container) -> APIRouter:
     def deliveries(project: str, job: str, user: User) -> dict[str, Any]:
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=False)
-            return {"deliveries": delivery_documents(uow.session, found, job)}
+            rows = list_deliveries(uow.session, found, job)
+            return {"deliveries": [delivery_document(row, name) for row, name in rows]}
 
     @router.post("/{job}/deliveries/{delivery_id}/retry", status_code=202)
     def retry(project: str, job: str, delivery_id: str, user: User) -> dict[str, Any]:

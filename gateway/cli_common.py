@@ -12,7 +12,12 @@ from gateway.client import ApiClient
 from gateway.settings import Settings
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-Wait = Annotated[bool, typer.Option("--wait", help="Block until the command has an outcome.")]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="Block until the command's effect is settled; exit 1 if it failed."
+    ),
+]
 
 
 def settings() -> Settings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from events.errors import REJECTIONS, CommandRejected
 
 DEFAULT_TIMEOUT = 30.0  # seconds per API request
 DEFAULT_WAIT = 120.0  # seconds `--wait` waits for an outcome
+TERMINAL_STATUSES = ("succeeded", "failed")  # a command's effect is settled
 
 
 class ApiError(CommandRejected):
@@ -43,42 +43,17 @@ class ApiClient:
             raise ApiError(f"the API answered {response.status_code}") from None
 
     def wait_for_command(self, command_id: str, timeout: float = DEFAULT_WAIT) -> dict[str, Any]:
-        """Poll until the command has an outcome."""
-        return self.poll(
-            f"/v1/commands/{command_id}",
-            lambda doc: doc["status"] != "queued",
-            timeout,
-            f"command {command_id}",
-        )
-
-    def wait_for_verification(
-        self, command_id: str, timeout: float = DEFAULT_WAIT
-    ) -> dict[str, Any]:
-        """Poll until the linked registry is verified or failed; the command document."""
-        return self.poll(
-            f"/v1/commands/{command_id}",
-            lambda doc: (
-                doc["status"] == "failed"
-                or (
-                    doc["status"] == "succeeded"
-                    and (doc.get("registry") or {}).get("status") != "pending"
-                )
-            ),
-            timeout,
-            "the registry's verification",
-        )
-
-    def poll(
-        self, path: str, done: Callable[[dict[str, Any]], bool], timeout: float, what: str
-    ) -> dict[str, Any]:
-        """GET `path` until `done`; backs off from 50 ms to 1 s."""
+        """The command's document once its status is terminal. `succeeded` and `failed`
+        mean the command's effect is settled (a link verified or failed, an update in force
+        or refused, an unlink done, a crawl finished), so nothing else needs watching.
+        Backs off from 50 ms to 1 s."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
-            document = self.request("GET", path)
-            if done(document):
+            document = self.request("GET", f"/v1/commands/{command_id}")
+            if document["status"] in TERMINAL_STATUSES:
                 return document
             if time.monotonic() > deadline:
-                raise ApiError(f"no outcome for {what} after {timeout:.0f}s")
+                raise ApiError(f"no outcome for command {command_id} after {timeout:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -69,6 +69,12 @@ def role_of(session: Session, project: Project, user_name: str | None) -> str | 
     return member.role if member else None
 
 
+def is_member(session: Session, project_name: str, user_name: str | None) -> bool:
+    """Whether the user has a role in the named project (False when it does not exist)."""
+    project = session.exec(select(Project).where(Project.name == project_name)).first()
+    return project is not None and role_of(session, project, user_name) is not None
+
+
 def authorize(
     session: Session, project_name: str, user_name: str | None, *, owner: bool
 ) -> Project:

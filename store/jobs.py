@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -117,11 +116,13 @@ def jobs_using(session: Session, registry: Registry) -> list[str]:
     )
 
 
-def job_documents(session: Session, project: Project) -> list[dict[str, Any]]:
+def list_jobs(session: Session, project: Project) -> list[tuple[BuildJob, list[tuple[str, int]]]]:
+    """The project's build jobs by name, each with the registries it uses (name and the
+    version it last received), for the listing the gateway shows."""
     jobs = session.exec(
         select(BuildJob).where(BuildJob.project_id == project.id).order_by(col(BuildJob.name))
     )
-    documents = []
+    listing = []
     for job in jobs:
         uses = session.exec(
             select(Registry.name, JobRegistry.delivered_version)
@@ -129,19 +130,14 @@ def job_documents(session: Session, project: Project) -> list[dict[str, Any]]:
             .where(JobRegistry.job_id == job.id)
             .order_by(col(Registry.name))
         )
-        documents.append(
-            {
-                "name": job.name,
-                "webhook": job.webhook_url,
-                "registries": [
-                    {"name": name, "delivered_version": version} for name, version in uses
-                ],
-            }
-        )
-    return documents
+        listing.append((job, list(uses)))
+    return listing
 
 
-def delivery_documents(session: Session, project: Project, job_name: str) -> list[dict[str, Any]]:
+def list_deliveries(
+    session: Session, project: Project, job_name: str
+) -> list[tuple[Delivery, str]]:
+    """A build job's newest deliveries first, each with its registry's name."""
     job = find_job(session, project, job_name)
     rows = session.exec(
         select(Delivery, Registry.name)
@@ -150,21 +146,7 @@ def delivery_documents(session: Session, project: Project, job_name: str) -> lis
         .order_by(col(Delivery.created_at).desc())
         .limit(DEFAULT_DELIVERY_LISTING)
     )
-    return [
-        {
-            "id": delivery.id,
-            "registry": registry_name,
-            "kind": delivery.kind,
-            "version": delivery.version,
-            "status": delivery.status,
-            "attempts": delivery.attempts,
-            "last_status_code": delivery.last_status_code,
-            "last_error": delivery.last_error,
-            "created_at": delivery.created_at.isoformat(),
-            "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
-        }
-        for delivery, registry_name in rows
-    ]
+    return list(rows)
 
 
 def retry_delivery(

@@ -1,14 +1,12 @@
-"""Registry look-ups and the documents the API and CLI show (never a secret)."""
+"""Registry look-ups: the active registry by name, listings, and the browsable catalog."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from events.errors import Conflict, NotFound
 from store.lifecycle import FAILED, USABLE
-from store.tables import CatalogRepository, CatalogTag, CommandRecord, Project, Registry
+from store.tables import CatalogRepository, CatalogTag, Project, Registry
 
 VISIBLE_STATUSES = USABLE
 
@@ -60,51 +58,6 @@ def list_registries(session: Session, project: Project, *, include_all: bool) ->
     return list(session.exec(statement.order_by(col(Registry.active_name))))
 
 
-def registry_document(registry: Registry) -> dict[str, Any]:
-    return {
-        "name": registry.name,
-        "url": registry.url,
-        "description": registry.description,
-        "auth": registry.auth,
-        "username": registry.username,
-        "status": registry.status,
-        "reason": registry.reason,
-        "message": registry.message,
-        "version": registry.version,
-        "catalog": registry.catalog,
-        "repositories": list(registry.repositories),
-        "expires_at": _iso(registry.expires_at),
-        "created_at": _iso(registry.created_at),
-        "updated_at": _iso(registry.updated_at),
-        "verified_at": _iso(registry.verified_at),
-        "crawled_at": _iso(registry.crawled_at),
-        "repository_count": registry.repository_count,
-        "tag_count": registry.tag_count,
-        "crawl_error": registry.crawl_error,
-        "crawl_finished_at": _iso(registry.crawl_finished_at),
-    }
-
-
-def command_document(record: CommandRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "type": record.type,
-        "project": record.project,
-        "status": record.status,
-        "error": (
-            {"code": record.error_code, "message": record.error_message}
-            if record.status == "failed"
-            else None
-        ),
-        "created_at": _iso(record.created_at),
-        "finished_at": _iso(record.finished_at),
-    }
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def list_repositories(session: Session, registry: Registry) -> list[CatalogRepository]:
     if registry.catalog_generation is None:
         return []
@@ -141,16 +94,3 @@ def list_tags(session: Session, registry: Registry, repository: str) -> list[Cat
             )
             return list(session.exec(statement))
     raise NotFound(f"repository {repository!r} not found in registry {registry.name!r}")
-
-
-def repository_document(row: CatalogRepository) -> dict[str, Any]:
-    return {"name": row.name, "tags": row.tag_count}
-
-
-def tag_document(row: CatalogTag) -> dict[str, Any]:
-    return {
-        "tag": row.tag,
-        "digest": row.digest,
-        "media_type": row.media_type,
-        "platforms": list(row.platforms),
-    }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -50,10 +51,18 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegi
             env, "link", "demo", "private", basic_registry.url, "--auth", "basic",
             "--username", "alice", "--password-stdin", "--wait", stdin=USERS["alice"] + "\n",
         )  # fmt: skip
-        assert outcome["registry"]["status"] == "verified"
+        assert outcome["status"] == "succeeded" and outcome["registry"]["status"] == "verified"
         assert [r["name"] for r in cli_json(env, "registries", "demo")["registries"]] == ["private"]
+        shown = cli(env, "command", outcome["id"])
+        assert shown.returncode == 0
+        assert shown.stdout.splitlines() == [
+            f"command {outcome['id']} (reglink.command.link): succeeded",
+            "registry private: verified (version 1)",
+        ]
         crawled = cli_json(env, "crawl", "demo", "private", "--wait")
-        assert crawled["registry"]["tag_count"] == 1
+        assert crawled["status"] == "succeeded" and crawled["registry"]["tag_count"] == 1
+        said = cli(env, "crawl", "demo", "private", "--wait")
+        assert said.stdout == "private: crawled, 1 repositories, 1 tags\n"
         repos = cli_json(env, "repos", "demo", "private")["repositories"]
         assert repos == [{"name": "team/app", "tags": 1}]
         listed = cli_json(env, "tags", "demo", "private", "team/app")["tags"]
@@ -64,12 +73,24 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegi
             "--username", "alice", "--password-stdin", "--wait", stdin="not-it\n",
         )  # fmt: skip
         assert refused.returncode == 1 and "unauthorized" in refused.stderr
+        refused_link = cli(
+            env, "link", "demo", "wrongpw2", basic_registry.url, "--auth", "basic",
+            "--username", "alice", "--password-stdin", "--wait", "--json", stdin="not-it\n",
+        )  # fmt: skip
+        document = json.loads(refused_link.stdout)
+        assert refused_link.returncode == 1 and document["error"]["code"] == "unauthorized"
+        followed = cli(env, "command", document["id"], "--wait")
+        assert followed.returncode == 1
+        assert followed.stderr.startswith("error: unauthorized: ")
+        assert cli_json(env, "command", document["id"])["registry"]["status"] == "failed"
 
         duplicate = cli(env, "link", "demo", "HUB", "https://registry.example.test")
         assert duplicate.returncode != 0
         assert "conflict" in duplicate.stderr
         insecure = cli(env, "link", "demo", "plain", "http://registry.example.test")
         assert insecure.returncode != 0 and "insecure_not_allowed" in insecure.stderr
+        unlinked = cli(env, "unlink", "demo", "private", "--wait")
+        assert (unlinked.returncode, unlinked.stdout) == (0, "private: unlinked\n")
         assert (tmp_path / "data" / "sealing.keys").stat().st_mode & 0o077 == 0, "keys are private"
     assert USERS["alice"] not in (tmp_path / "up.log").read_text()
 
