@@ -27,14 +27,17 @@ def make_broker(
     *,
     heartbeat_timeout_ms: int = 60_000,
     maintenance_chance: int = 1_000,
+    redis_class: type[RedisBroker] = RedisBroker,
 ) -> dramatiq.Broker:
     """A RedisBroker when a URL is given, else an in-process broker (for `reglink up`).
 
     A worker that dies holding messages is noticed once its heartbeat is
     `heartbeat_timeout_ms` old, by a maintenance pass that runs on `maintenance_chance`
-    out of a million broker calls; its messages then go back on their queues."""
+    out of a million broker calls; its messages then go back on their queues.
+    `redis_class` lets the composition root choose a RedisBroker that handles messages
+    no consumer can decode."""
     broker: dramatiq.Broker = (
-        RedisBroker(
+        redis_class(
             url=redis_url,
             namespace=namespace,
             heartbeat_timeout=heartbeat_timeout_ms,

@@ -7,16 +7,20 @@ CloudEvents rule (lower-case letters and digits).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from events.errors import UnknownCommand
+from events.errors import InvalidEnvelope, UnknownCommand
 from events.messages import MESSAGE_TYPES, Message
 
 DEFAULT_SOURCE = "/reglink"
+DEFAULT_MAX_EXTENSIONS = 20  # CloudEvents extension attributes an envelope may carry
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # the CloudEvents naming rule
+_JSON = re.compile(r"^application/json\s*(;\s*charset\s*=\s*\"?utf-8\"?\s*)?$", re.IGNORECASE)
 
 
 def new_id() -> str:
@@ -28,7 +32,11 @@ def utcnow() -> datetime:
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Unknown attributes are accepted when they are CloudEvents extensions (lower-case
+    letters and digits, a string, number or boolean value, e.g. `traceparent`): other
+    services' tooling adds them. They travel along but mean nothing to reglink."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(default_factory=new_id, min_length=1, max_length=100)
@@ -36,11 +44,30 @@ class Envelope(BaseModel):
     type: str
     subject: str | None = None
     time: datetime = Field(default_factory=utcnow)
-    datacontenttype: Literal["application/json"] = "application/json"
+    datacontenttype: str = "application/json"
     commandid: str = Field(min_length=1, max_length=100)
     correlationid: str = Field(min_length=1, max_length=100)
     actor: str | None = None
     data: dict[str, Any]
+
+    @field_validator("datacontenttype")
+    @classmethod
+    def _json_only(cls, value: str) -> str:
+        if not _JSON.match(value):
+            raise ValueError("datacontenttype must be application/json (charset utf-8)")
+        return value
+
+    @model_validator(mode="after")
+    def _extensions(self) -> Envelope:
+        extra = self.model_extra or {}
+        if len(extra) > DEFAULT_MAX_EXTENSIONS:
+            raise ValueError(f"at most {DEFAULT_MAX_EXTENSIONS} extension attributes")
+        for name, value in extra.items():
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"{name[:40]!r} is not a CloudEvents extension attribute name")
+            if not isinstance(value, str | int | float | bool) or len(str(value)) > 1000:
+                raise ValueError(f"extension attribute {name!r} must be a short scalar")
+        return self
 
     @classmethod
     def wrap(
@@ -92,11 +119,11 @@ class Envelope(BaseModel):
 
 
 def parse_envelope(raw: Any) -> Envelope:
-    """Parse a dict from the broker; a malformed one is an `UnknownCommand`, never a crash."""
+    """Parse a dict from the broker; a malformed one is `InvalidEnvelope`, never a crash."""
     try:
         return Envelope.model_validate(raw)
     except ValidationError as exc:
-        raise UnknownCommand(f"malformed envelope: {_summary(exc)}") from None
+        raise InvalidEnvelope(f"malformed envelope: {_summary(exc)}") from None
 
 
 def _summary(exc: ValidationError) -> str:

@@ -38,6 +38,12 @@ class UnknownCommand(CommandRejected):
     code = "unknown_command"
 
 
+class InvalidEnvelope(CommandRejected):
+    """A message on the commands queue whose envelope breaks the contract."""
+
+    code = "invalid_envelope"
+
+
 class Unauthenticated(CommandRejected):
     """No valid API token."""
 
@@ -74,6 +80,7 @@ REJECTIONS: dict[str, type[CommandRejected]] = {
         InsecureNotAllowed,
         InvalidSealedSecret,
         UnknownCommand,
+        InvalidEnvelope,
         Unauthenticated,
         Forbidden,
         NotFound,

@@ -13,6 +13,7 @@ from events.broker import make_broker
 from gateway.keys import Keys, load_keys
 from gateway.settings import Settings
 from store.engine import make_engine, migrate
+from store.queues import PoisonSafeRedisBroker
 from store.secrets import SecretBox
 from store.uow import UnitOfWorkFactory, uow_factory
 from workers.deps import WorkerDeps
@@ -109,6 +110,7 @@ def bootstrap(
             settings.redis_namespace,
             heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
             maintenance_chance=settings.broker_maintenance_chance,
+            redis_class=PoisonSafeRedisBroker,
         ),
         keys=keys,
     )

@@ -147,6 +147,75 @@ def enqueue_many(
         broker.emit_after("enqueue", message, None)
 
 
+UNDECODABLE_ACTOR = "<undecodable>"  # what a dead letter that never decoded shows as
+DEFAULT_RAW_PREVIEW = 500  # characters of an undecodable body kept for the operator
+
+
+class PoisonSafeRedisBroker(RedisBroker):
+    """A RedisBroker whose consumers never see a message they cannot use. dramatiq's own
+    consumer raises on a body that does not decode (the rest of its batch then stays in
+    flight for good, and the same body wedges it again after a restart), and cannot
+    acknowledge a message whose `options.redis_message_id` is missing (another service
+    wrote it by hand). Here each fetched batch is checked first: an undecodable body is
+    dead-lettered with the reason, a missing id is filled in from Redis."""
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
+        bodies: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
+        checked: list[bytes] = []
+        unknown: list[tuple[bytes, str | None]] = []
+        for body in bodies:
+            try:
+                message = dramatiq.Message.decode(body)
+            except DecodeError as exc:
+                unknown.append(
+                    (body, f"undecodable message: {type(exc.error).__name__}: {exc.error}")
+                )
+                continue
+            if "redis_message_id" in message.options:
+                checked.append(body)
+            else:
+                unknown.append((body, None))
+        if unknown:
+            checked.extend(self._repair(queue_name, unknown))
+        return checked
+
+    def _repair(self, queue: str, bodies: list[tuple[bytes, str | None]]) -> list[bytes]:
+        """Find each body's Redis id among this consumer's unacknowledged ones (the fetch
+        returns bodies only); bury the undecodable, give the others their id."""
+        ns, client = self.namespace, self.client
+        ids: Any = list(client.smembers(f"{ns}:__acks__.{self.broker_id}.{queue}"))
+        stored: Any = client.hmget(f"{ns}:{queue}.msgs", ids) if ids else []
+        free = list(zip(ids, stored, strict=True))
+        repaired = []
+        for body, reason in bodies:
+            match = next((pair for pair in free if pair[1] == body), None)
+            if match is None:
+                continue  # gone meanwhile: nothing to do
+            free.remove(match)
+            rid = _text(match[0])
+            if reason is None:
+                message = dramatiq.Message.decode(body)
+                fixed = message.copy(options={**message.options, "redis_message_id": rid})
+                repaired.append(fixed.encode())
+            else:
+                self._bury(queue, rid, body, reason)
+        return repaired
+
+    def _bury(self, queue: str, rid: str, body: bytes, reason: str) -> None:
+        """Dead-letter it as a message that decodes, naming the reason and showing the
+        start of the raw body, so `ops dead-letters` lists it."""
+        shown: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=queue,
+            actor_name=UNDECODABLE_ACTOR,
+            args=(),
+            kwargs={},
+            options={"traceback": reason, "raw": _text(body)[:DEFAULT_RAW_PREVIEW]},
+            message_id=rid,
+        )
+        self.client.hset(f"{self.namespace}:{queue}.msgs", rid, shown.encode())
+        self._dispatch("nack")(queue, rid)
+
+
 class DeadLetterDetails(Middleware):
     """Keep the error that killed a dead letter. Redis keeps the copy from the last
     enqueue, whose traceback is the try before; only the traceback is refreshed."""
@@ -157,13 +226,20 @@ class DeadLetterDetails(Middleware):
         redis_id = message.options.get("redis_message_id")
         if redis_id is None:
             return
-        traceback = message.options.get("traceback")
+        traceback = message.options.get("traceback") or _described(message)
         key = f"{broker.namespace}:{q_name(message.queue_name)}.XQ.msgs"
         stored = broker.client.hget(key, redis_id)
         if traceback is None or not isinstance(stored, bytes):
             return
         dead = dramatiq.Message.decode(stored)
         broker.client.hset(key, redis_id, dead.copy(options={"traceback": traceback}).encode())
+
+
+def _described(message: MessageProxy) -> str | None:
+    """What killed a message that carries no traceback (dramatiq dead-letters a message
+    for an undefined actor itself, with the exception stuffed into the proxy)."""
+    exception = getattr(message, "_exception", None)
+    return f"{type(exception).__name__}: {exception}" if exception is not None else None
 
 
 def keep_dead_letter_errors(broker: dramatiq.Broker) -> None:

@@ -20,7 +20,15 @@ import structlog
 from dramatiq.middleware import CurrentMessage
 
 from events.envelope import Envelope, parse_envelope
-from events.messages import Message
+from events.errors import CommandRejected
+from events.messages import (
+    DeliverWebhook,
+    Message,
+    RecheckRequested,
+    RegistryEvent,
+    RegistryLinkRequested,
+    RegistryUpdateRequested,
+)
 from workers.commands import handle_command
 from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, crawl_registry
 from workers.deliver import deliver
@@ -28,6 +36,7 @@ from workers.deps import WorkerDeps
 from workers.fanout import fan_out
 from workers.metrics import Metrics
 from workers.outbound.errors import OutboundError
+from workers.poison import Poison, PoisonMessages
 from workers.recheck import recheck_registry
 from workers.relay import relay_once
 from workers.verify import verify_registry
@@ -61,9 +70,16 @@ def journey(raw: Any, actor: str) -> Any:
     )
 
 
-def _decoded(raw: Any) -> tuple[Message, Envelope]:
-    envelope = parse_envelope(raw)
-    return envelope.message(), envelope
+def _decoded(raw: Any, kind: type[Message] = Message) -> tuple[Message, Envelope]:
+    """The message and its envelope; `Poison` when either breaks the contract."""
+    try:
+        envelope = parse_envelope(raw)
+        message = envelope.message()
+    except CommandRejected as exc:
+        raise Poison(exc.message) from None
+    if not isinstance(message, kind):
+        raise Poison(f"{envelope.type} is not a {kind.__name__}")
+    return message, envelope
 
 
 def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
@@ -79,16 +95,24 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
             lambda raw, _: handle_command(raw, deps.uow, deps.reseal, tuple(deps.insecure_hosts))
         ),
         "verify_registry": Adapter(
-            lambda raw, n: verify_registry(*_decoded(raw), final=last(verify_tries, n), **network),  # type: ignore[arg-type]
+            lambda raw, n: verify_registry(
+                *_decoded(raw, RegistryLinkRequested),  # type: ignore[arg-type]
+                final=last(verify_tries, n),
+                **network,  # type: ignore[arg-type]
+            ),
             verify_tries,
         ),
         "verify_update": Adapter(
-            lambda raw, n: verify_update(*_decoded(raw), final=last(verify_tries, n), **network),  # type: ignore[arg-type]
+            lambda raw, n: verify_update(
+                *_decoded(raw, RegistryUpdateRequested),  # type: ignore[arg-type]
+                final=last(verify_tries, n),
+                **network,  # type: ignore[arg-type]
+            ),
             verify_tries,
         ),
         "recheck_registry": Adapter(
             lambda raw, n: recheck_registry(
-                *_decoded(raw),  # type: ignore[arg-type]
+                *_decoded(raw, RecheckRequested),  # type: ignore[arg-type]
                 final=last(verify_tries, n),
                 expiry_warning=timedelta(seconds=deps.expiry_warning_s),
                 **network,  # type: ignore[arg-type]
@@ -97,7 +121,7 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
         ),
         "crawl_registry": Adapter(
             lambda raw, n: crawl_registry(
-                *_decoded(raw),  # type: ignore[arg-type]
+                *_decoded(raw, RegistryEvent),  # type: ignore[arg-type]
                 final=last(DEFAULT_CRAWL_ATTEMPTS, n),
                 concurrency=deps.crawl_concurrency,
                 backoff=deps.retry_delay_ms,
@@ -105,13 +129,15 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
             ),
             DEFAULT_CRAWL_ATTEMPTS,
         ),
-        "fan_out": Adapter(lambda raw, _: fan_out(parse_envelope(raw), deps)),
-        "deliver_webhook": Adapter(lambda raw, _: deliver(parse_envelope(raw), deps)),
+        "fan_out": Adapter(lambda raw, _: fan_out(_decoded(raw, RegistryEvent)[1], deps)),
+        "deliver_webhook": Adapter(lambda raw, _: deliver(_decoded(raw, DeliverWebhook)[1], deps)),
     }
 
 
 def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
-    broker.add_middleware(Metrics())
+    for middleware in (Metrics, PoisonMessages):
+        if not any(isinstance(m, middleware) for m in broker.middleware):
+            broker.add_middleware(middleware())
     table = adapters(deps)
     return {name: _declare(broker, deps, name, ACTORS[name], table[name]) for name in ACTORS}
 
@@ -140,6 +166,7 @@ def _declare(
         queue_name=options.queue,
         time_limit=options.time_limit_ms,
         max_retries=options.max_retries + adapter.tries,
+        throws=(Poison,),  # failed at once, dead-lettered with the reason
         min_backoff=500,
         max_backoff=60_000,
     )(run)

@@ -12,29 +12,32 @@ from typing import Any
 
 import structlog
 
-from events.envelope import Envelope, parse_envelope
+from events.envelope import parse_envelope
 from events.errors import CommandRejected, UnknownCommand
 from events.messages import Command
 from events.validation import validate_command
 from store import commands as records
 from store.prechecks import precheck
 from store.uow import UnitOfWorkFactory
+from workers.poison import Poison
 from workers.registry_commands import Reseal
 from workers.wiring import COMMANDS
 
 log = structlog.get_logger(__name__)
+MAX_ID_LENGTH = 100  # the envelope's own limit on ids
 
 
 def handle_command(
     raw: Any, uow: UnitOfWorkFactory, reseal: Reseal, insecure_hosts: tuple[str, ...]
 ) -> str | None:
-    """Apply one command from the broker; its status afterwards, or None for an envelope
-    too malformed to carry an id (logged and dropped: retrying cannot help)."""
+    """Apply one command from the broker; its status afterwards. An envelope that breaks
+    the contract is `Poison` (a dead letter with the reason), and the command it names,
+    if it names one, fails with that reason."""
     try:
         envelope = parse_envelope(raw)
-    except UnknownCommand as exc:
-        log.error("command.malformed", error=exc.message)
-        return None
+    except CommandRejected as exc:
+        _reject_unparsed(raw, exc, uow)
+        raise Poison(exc.message) from None
     bound = log.bind(
         command_id=envelope.commandid, correlation_id=envelope.correlationid, type=envelope.type
     )
@@ -69,25 +72,46 @@ def handle_command(
             return record.status
         except CommandRejected as exc:  # Clash included: a name taken meanwhile
             rejection = exc
-    _reject(envelope, rejection, uow)
+    _reject(envelope.id, rejection, uow)
     bound.warning("command.rejected", code=rejection.code, error=rejection.message)
     return "failed"
 
 
-def _reject(envelope: Envelope, rejection: CommandRejected, uow: UnitOfWorkFactory) -> None:
+def _reject_unparsed(raw: Any, rejection: CommandRejected, uow: UnitOfWorkFactory) -> None:
+    """Fail the command a broken envelope names (its `id`), if the id is usable."""
+    fields = raw if isinstance(raw, dict) else {}
+    command_id, data = fields.get("id"), fields.get("data")
+    if not isinstance(command_id, str) or not 0 < len(command_id) <= MAX_ID_LENGTH:
+        return
+    project = data.get("project") if isinstance(data, dict) else None
+    actor = fields.get("actor")
+    with uow() as unit:
+        records.record_queued(
+            unit.session,
+            id=command_id,
+            type=str(fields.get("type") or "unknown")[:MAX_ID_LENGTH],
+            project=str(project or "")[:MAX_ID_LENGTH],
+            actor=actor[:MAX_ID_LENGTH] if isinstance(actor, str) else None,
+            correlation_id=command_id,
+        )
+        unit.commit()
+    _reject(command_id, rejection, uow)
+
+
+def _reject(command_id: str, rejection: CommandRejected, uow: UnitOfWorkFactory) -> None:
     """Record the failed outcome alone: nothing else of the command is kept."""
     with uow() as unit:
-        record = records.lock(unit.session, envelope.id)
+        record = records.lock(unit.session, command_id)
         if record is None or record.status != "queued":
             return
         records.finish(record, error_code=rejection.code, error_message=rejection.message)
         unit.add(record)
         unit.audit(
             "command.rejected",
-            actor=envelope.actor,
+            actor=record.actor,
             project_id=None,
-            target=envelope.type,
-            command_id=envelope.commandid,
+            target=record.type,
+            command_id=command_id,
             code=rejection.code,
         )
         unit.commit()

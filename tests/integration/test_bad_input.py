@@ -265,5 +265,6 @@ def test_unknown_command_type_and_malformed_envelope_change_nothing(
         "failed",
         "unknown_command",
     )
-    assert junk is None
+    # a broken envelope is a dead letter, and the command it names fails with the reason
+    assert junk is not None and (junk.status, junk.error_code) == ("failed", "invalid_envelope")
     assert snapshot(workers) == before

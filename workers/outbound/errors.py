@@ -22,6 +22,12 @@ class PlainHttpRefused(OutboundError):
     reason = "insecure_not_allowed"
 
 
+class UnusableUrl(OutboundError):
+    """A URL (given, or in a redirect or auth challenge) the HTTP client cannot parse."""
+
+    reason = "invalid_url"
+
+
 class ResponseTooLarge(OutboundError):
     """The response body is larger than the limit set for the request."""
 

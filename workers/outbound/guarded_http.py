@@ -16,7 +16,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from workers.outbound.errors import ResponseTooLarge, Timeout
+from workers.outbound.errors import ResponseTooLarge, Timeout, UnusableUrl
 from workers.outbound.guard import Guard
 from workers.outbound.guarded_network import GuardedBackend, current_deadline, deadline_scope
 
@@ -160,9 +160,18 @@ class GuardedClient(httpx.Client):
         super().__init__(**kwargs)
         self.deadline = deadline
 
+    def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+        try:
+            return super().build_request(*args, **kwargs)
+        except httpx.InvalidURL as exc:  # not an httpx.HTTPError: callers would not expect it
+            raise UnusableUrl(f"the URL cannot be used: {exc}") from None
+
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         with deadline_scope(time.monotonic() + self.deadline):
-            return super().send(request, **kwargs)
+            try:
+                return super().send(request, **kwargs)
+            except httpx.InvalidURL as exc:  # e.g. a redirect's Location
+                raise UnusableUrl(f"a URL in the response cannot be used: {exc}") from None
 
 
 def make_client(
