@@ -79,6 +79,8 @@ class Container:
             retry_backoff_ms=settings.retry_backoff_ms,
             crawl_concurrency=settings.crawl_concurrency,
             catalog_page_size=settings.catalog_page_size,
+            crawl_budget_s=settings.crawl_budget,
+            max_catalog_pages=settings.max_catalog_pages,
             webhook_http=webhook_http,
             delivery_attempts=settings.delivery_attempts,
             expiry_warning_s=settings.expiry_warning,
@@ -94,6 +96,16 @@ def bootstrap_store(settings: Settings, *, migrate_schema: bool = True) -> Store
     return Store(engine=engine, uow=uow_factory(engine))
 
 
+def bootstrap_broker(settings: Settings) -> dramatiq.Broker:
+    return make_broker(
+        settings.redis_url,
+        settings.redis_namespace,
+        heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
+        maintenance_chance=settings.broker_maintenance_chance,
+        redis_class=PoisonSafeRedisBroker,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -104,13 +116,6 @@ def bootstrap(
     return Container(
         settings=settings,
         store=bootstrap_store(settings),
-        broker=broker
-        or make_broker(
-            settings.redis_url,
-            settings.redis_namespace,
-            heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
-            maintenance_chance=settings.broker_maintenance_chance,
-            redis_class=PoisonSafeRedisBroker,
-        ),
+        broker=broker or bootstrap_broker(settings),
         keys=keys,
     )

@@ -31,6 +31,19 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "tag_count": registry.tag_count,
         "crawl_error": registry.crawl_error,
         "crawl_finished_at": _iso(registry.crawl_finished_at),
+        "retry": _retry(registry),
+    }
+
+
+def _retry(registry: Registry) -> dict[str, Any] | None:
+    """The network step being retried, while it is: why, how often, when next."""
+    if registry.retry_step is None:
+        return None
+    return {
+        "step": registry.retry_step,
+        "attempt": registry.retry_count,
+        "reason": registry.retry_reason,
+        "next_try_at": _iso(registry.retry_at),
     }
 
 

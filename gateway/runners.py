@@ -15,19 +15,23 @@ import structlog
 import uvicorn
 from prometheus_client import start_http_server
 
+from events.broker import publish_command
 from gateway.api import create_app
-from gateway.bootstrap import Container, bootstrap, bootstrap_store
+from gateway.bootstrap import Container, bootstrap, bootstrap_broker, bootstrap_store
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 from store.errors import DatabaseUnavailable
-from store.queues import keep_dead_letter_errors
+from store.queues import BROKER_UNAVAILABLE, keep_dead_letter_errors
 from store.schedule import claim_due
+from store.unfinished import redrive
+from store.uow import UnitOfWorkFactory
 from workers.actors import consumed_queues, declare_actors
 from workers.relay import run_relay
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_THREADS = 4  # worker threads per process: the work is network-bound
+CRAWL_QUEUE = "crawl"  # consumed by a pool of its own (REGLINK_CRAWL_THREADS)
 
 
 class NeedsRedis(Exception):
@@ -37,15 +41,22 @@ class NeedsRedis(Exception):
 @contextmanager
 def running_workers(
     container: Container, threads: int, queues: set[str] | None = None
-) -> Iterator[dramatiq.Worker]:
+) -> Iterator[list[dramatiq.Worker]]:
     """Actors consuming the broker (all their queues, or only `queues`) plus the outbox
-    relay, until the block ends. Dead letters keep the error of their last try."""
-    keep_dead_letter_errors(container.broker)
+    relay, until the block ends. Crawls get threads of their own: a slow, hanging or
+    rate-limited registry's crawl never holds a thread that verifications, commands or
+    deliveries need."""
     actors = declare_actors(container.broker, container.worker_deps())
+    keep_dead_letter_errors(container.broker)
     consumed = consumed_queues(actors) if queues is None else consumed_queues(actors) & queues
-    worker = dramatiq.Worker(
-        container.broker, queues=consumed, worker_threads=threads, worker_timeout=100
-    )
+    pools = [(consumed - {CRAWL_QUEUE}, threads)]
+    if CRAWL_QUEUE in consumed:
+        pools.append(({CRAWL_QUEUE}, container.settings.crawl_threads))
+    workers = [
+        dramatiq.Worker(container.broker, queues=names, worker_threads=n, worker_timeout=100)
+        for names, n in pools
+        if names
+    ]
     stop = threading.Event()
     relay = threading.Thread(
         target=run_relay,
@@ -53,26 +64,44 @@ def running_workers(
         name="outbox-relay",
         daemon=True,
     )
-    worker.start()
+    for worker in workers:
+        worker.start()
     relay.start()
     log.info("workers.started", threads=threads, queues=sorted(consumed))
     try:
-        yield worker
+        yield workers
     finally:
         stop.set()
         relay.join(timeout=5)
-        worker.stop(timeout=10_000)
+        for worker in workers:
+            worker.stop(timeout=10_000)
         log.info("workers.stopped")
 
 
 def run_up(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
     container = bootstrap(settings, create_keys=True)
+    stop = threading.Event()
     with running_workers(container, DEFAULT_THREADS):
+        if container.settings.redis_url is None:
+            # the in-process broker starts empty: whatever was in flight when this process
+            # last stopped is sent again now, from the store
+            scheduler_pass(container.uow, container.broker, settings, everything=True)
+        scheduler = threading.Thread(
+            target=run_scheduler,
+            args=(settings, stop, container),
+            name="scheduler",
+            daemon=True,
+        )
+        scheduler.start()
         log.info(
             "reglink.up", api=f"http://{host}:{port}", data_dir=str(settings.data_dir.resolve())
         )
-        uvicorn.run(create_app(container), host=host, port=port, log_config=None)
+        try:
+            uvicorn.run(create_app(container), host=host, port=port, log_config=None)
+        finally:
+            stop.set()
+            scheduler.join(timeout=5)
 
 
 def run_api(settings: Settings, host: str, port: int) -> None:
@@ -105,26 +134,52 @@ def run_worker(
         child.join()
 
 
-def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Ask for re-verification and re-crawls as they fall due; several schedulers may run
+def run_scheduler(
+    settings: Settings, stop: threading.Event | None = None, container: Container | None = None
+) -> None:
+    """Ask for re-verifications and re-crawls as they fall due, and send again whatever
+    unfinished work waited too long (its message was lost); several schedulers may run
     (rows are claimed), and a restarted one simply carries on."""
     if stop is None:
         configure_logging(settings.log_format, settings.log_level)
         stop = _stop_on_signal()
-    store = bootstrap_store(settings)
-    recheck = timedelta(seconds=settings.recheck_interval)
-    recrawl = timedelta(seconds=settings.recrawl_interval)
+    uow = container.uow if container else bootstrap_store(settings).uow
+    broker = container.broker if container else bootstrap_broker(settings)
     log.info("scheduler.started", tick=settings.scheduler_tick)
     while not stop.is_set():
         try:
-            with store.uow() as uow:
-                rechecks, crawls = claim_due(uow, recheck, recrawl)
-                uow.commit()
-            if rechecks or crawls:
-                log.info("scheduler.claimed", rechecks=rechecks, crawls=crawls)
-        except DatabaseUnavailable as exc:
+            scheduler_pass(uow, broker, settings)
+        except (DatabaseUnavailable, *BROKER_UNAVAILABLE) as exc:
             log.warning("scheduler.pass_failed", error=type(exc).__name__)
         stop.wait(settings.scheduler_tick)
+
+
+def scheduler_pass(
+    uow: UnitOfWorkFactory, broker: dramatiq.Broker, settings: Settings, everything: bool = False
+) -> None:
+    """One pass: what is due, then what is overdue. The overdue registry events and
+    deliveries go through the outbox; commands are published again as they were."""
+    with uow() as unit:
+        rechecks, crawls = claim_due(
+            unit,
+            timedelta(seconds=settings.recheck_interval),
+            timedelta(seconds=settings.recrawl_interval),
+        )
+        overdue = redrive(
+            unit, after=timedelta(seconds=settings.redrive_after), everything=everything
+        )
+        unit.commit()
+    for envelope in overdue.commands:
+        publish_command(broker, envelope)
+    if rechecks or crawls:
+        log.info("scheduler.claimed", rechecks=rechecks, crawls=crawls)
+    if overdue.total:
+        log.warning(
+            "scheduler.redriven",
+            commands=len(overdue.commands),
+            registries=overdue.registries,
+            deliveries=overdue.deliveries,
+        )
 
 
 def _worker_process(settings: Settings, threads: int, queues: set[str] | None, index: int) -> None:

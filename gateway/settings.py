@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     catalog_page_size: int = Field(
         1000, ge=1, le=10_000, description="Repositories or tags asked for per page."
     )
+    crawl_threads: int = Field(
+        2, ge=1, le=64, description="Worker threads of their own for crawls, per process."
+    )
+    crawl_budget: float = Field(
+        1800, gt=0, description="Seconds one crawl may run before it ends (`crawl_too_slow`)."
+    )
+    max_catalog_pages: int = Field(
+        2000, ge=1, description="Catalog pages one crawl reads at most (`catalog_too_large`)."
+    )
+    redrive_after: float = Field(
+        60, gt=0, description="Seconds unfinished work may wait before it is sent again."
+    )
     request_deadline: float = Field(
         60.0, gt=0, description="Seconds one outbound request may take in all, body included."
     )

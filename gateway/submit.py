@@ -58,6 +58,14 @@ def submit(
             return Accepted(command_id, existing.status)
         if existing is None:
             precheck(uow, command, actor)  # the actor checks again, with the same function
+        envelope = Envelope.wrap(
+            command,
+            command_id=command_id,
+            correlation_id=correlation_id,
+            actor=actor,
+            source="/gateway",
+            subject=f"/projects/{command.project}/registries/{command.name}",
+        )
         records.record_queued(
             uow.session,
             id=command_id,
@@ -65,16 +73,9 @@ def submit(
             project=command.project,
             actor=actor,
             correlation_id=correlation_id or command_id,
+            envelope=envelope.model_dump(mode="json"),
         )
         uow.commit()
-    envelope = Envelope.wrap(
-        command,
-        command_id=command_id,
-        correlation_id=correlation_id,
-        actor=actor,
-        source="/gateway",
-        subject=f"/projects/{command.project}/registries/{command.name}",
-    )
     try:
         publish_command(container.broker, envelope)
     except (redis.RedisError, BrokerError) as exc:

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import delete, exists, func
 from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
-from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled
+from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled, CrawlRegistry
 from store import lifecycle
 from store.lifecycle import Failure
-from store.tables import CatalogRepository, CatalogTag, utcnow
+from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from store.targets import Target
-from store.uow import UnitOfWorkFactory
+from store.uow import UnitOfWork, UnitOfWorkFactory
+
+CRAWL_STEP = "crawl_registry"  # the retry step a crawl records (its actor's name)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,47 @@ def write_page(
                 )
         unit.commit()
         return tags
+
+
+def claim_crawl(uow: UnitOfWorkFactory, registry_id: str, *, seconds: float) -> bool:
+    """Take the registry's crawl lease for `seconds`; False while another crawl holds it.
+    One crawl per registry at a time: a hanging registry costs one crawl thread, not all."""
+    with uow() as unit:
+        registry = unit.lock_registry(registry_id)
+        now = utcnow()
+        if registry is None or (
+            registry.crawl_lease_until is not None and registry.crawl_lease_until > now
+        ):
+            return False
+        registry.crawl_lease_until = now + timedelta(seconds=seconds)
+        unit.add(registry)
+        unit.commit()
+        return True
+
+
+def release_crawl(uow: UnitOfWorkFactory, registry_id: str) -> None:
+    """This try of the crawl ended without an outcome (it comes back later)."""
+    with uow() as unit:
+        registry = unit.lock_registry(registry_id)
+        if registry is not None:
+            registry.crawl_lease_until = None
+            unit.add(registry)
+            unit.commit()
+
+
+def _crawl_ended(
+    unit: UnitOfWork, registry: Registry, cause: Envelope, failure: Failure | None
+) -> None:
+    """The crawl has its outcome: the work is done, the lease free, and every crawl
+    command waiting on this registry (those that joined this crawl too) is settled."""
+    registry.crawl_since = registry.crawl_lease_until = None
+    if registry.retry_step == CRAWL_STEP:
+        lifecycle.clear_retry(registry)
+    unit.add(registry)
+    lifecycle.settle(unit, cause, failure)
+    for record in unit.open_commands(registry.id):
+        if record.type == CrawlRegistry.TYPE:
+            lifecycle.settle_record(unit, record, failure)
 
 
 def switch_generation(
@@ -118,7 +162,7 @@ def switch_generation(
         unit.emit(
             cause.follow(crawled, subject=f"/projects/{target.project}/registries/{registry.name}")
         )
-        lifecycle.settle(unit, cause)
+        _crawl_ended(unit, registry, cause, None)
         unit.commit()
         return crawled
 
@@ -170,6 +214,7 @@ def record_crawl_error(
         if registry is not None:
             registry.crawl_error = failure.reason
             registry.crawl_finished_at = utcnow()
-            unit.add(registry)
-        lifecycle.settle(unit, cause, failure)
+            _crawl_ended(unit, registry, cause, failure)
+        else:
+            lifecycle.settle(unit, cause, failure)
         unit.commit()

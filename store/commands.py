@@ -7,6 +7,8 @@ verified or failed, an update in force or refused, an unlink done, a crawl finis
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 
 from store.inserts import insert
@@ -14,9 +16,18 @@ from store.tables import CommandRecord, utcnow
 
 
 def record_queued(
-    session: Session, *, id: str, type: str, project: str, actor: str | None, correlation_id: str
+    session: Session,
+    *,
+    id: str,
+    type: str,
+    project: str,
+    actor: str | None,
+    correlation_id: str,
+    envelope: dict[str, Any] | None = None,
 ) -> None:
-    """Insert the record unless it exists: a redelivered command keeps its first record."""
+    """Insert the record unless it exists: a redelivered command keeps its first record.
+    `envelope`, the command as published, is kept until the command is applied, so the
+    reconciler can publish it again if the broker lost it."""
     values = {
         "id": id,
         "type": type,
@@ -24,6 +35,7 @@ def record_queued(
         "actor": actor,
         "correlation_id": correlation_id,
         "status": "queued",
+        "envelope": envelope,
         "created_at": utcnow(),
     }
     statement = insert(session, CommandRecord).values(**values).on_conflict_do_nothing()
@@ -43,6 +55,7 @@ def start(record: CommandRecord, registry_id: str) -> None:
     if record.status == "queued":
         record.status = "running"
     record.registry_id = registry_id
+    record.envelope = None  # applied: the registry's own state says what is unfinished
 
 
 def finish(
@@ -53,6 +66,7 @@ def finish(
     error_message: str | None = None,
 ) -> None:
     record.status = "failed" if error_code else "succeeded"
+    record.envelope = None
     record.error_code = error_code
     record.error_message = error_message
     if registry_id:

@@ -142,6 +142,7 @@ def settle(
     assert delivery is not None
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status, error
+    delivery.waiting_since = utcnow()  # the reconciler counts a lost retry from here
     if error is None:
         delivery.status, delivery.delivered_at = "delivered", utcnow()
         use = session.get(

@@ -161,11 +161,12 @@ def link(
     registry = Registry(id=str(uuid.uuid4()), project_id=project_id, **details)
     registry.active_name = registry.name.lower()
     registry.status = TRANSITIONS[(None, Step.LINK)]
+    registry.work_since = registry.updated_at
     uow.add(registry)
     uow.flush()  # a racing duplicate name fails here (IntegrityError)
     if sealed is not None:
         uow.replace_secret(registry.id, host_port(registry.url)[0], sealed)
-    _emit(uow, cause, _event(RegistryLinkRequested, project, registry, url=registry.url))
+    _emit(uow, cause, event_about(RegistryLinkRequested, project, registry, url=registry.url))
     _audit(uow, cause, registry, "registry.link_requested", url=registry.url, auth=registry.auth)
     return registry
 
@@ -188,7 +189,8 @@ def update(
     if update_step(registry) is Step.RELINK:
         _move(registry, Step.RELINK)
         _apply(uow, registry, details, sealed, keep_secret)
-        _emit(uow, cause, _event(RegistryLinkRequested, project, registry, url=registry.url))
+        registry.work_since = registry.updated_at
+        _emit(uow, cause, event_about(RegistryLinkRequested, project, registry, url=registry.url))
     else:
         _move(registry, Step.PROPOSE)
         _supersede(uow, registry, "a newer update replaced it")
@@ -204,7 +206,8 @@ def update(
         )
         uow.add(proposal)
         registry.pending_update_id = proposal.id
-        event = _event(RegistryUpdateRequested, project, registry, update_id=proposal.id)
+        registry.work_since = registry.updated_at
+        event = event_about(RegistryUpdateRequested, project, registry, update_id=proposal.id)
         _emit(uow, cause, event)
     uow.add(registry)
     _audit(uow, cause, registry, "registry.update_requested", changes=changes)
@@ -225,10 +228,12 @@ def unlink(
     registry.active_name = None
     registry.catalog_generation = None
     registry.unlinked_at = registry.updated_at
+    registry.work_since = registry.crawl_since = registry.crawl_lease_until = None
+    clear_retry(registry)
     uow.add(registry)
     uow.replace_secret(registry.id, "", None)
     uow.drop_catalog(registry.id)
-    _emit(uow, cause, _event(RegistryUnlinked, project, registry))
+    _emit(uow, cause, event_about(RegistryUnlinked, project, registry))
     _audit(uow, cause, registry, "registry.unlinked", version=registry.version, jobs=jobs)
     settle(uow, cause)
 
@@ -236,7 +241,9 @@ def unlink(
 def request_crawl(uow: LifecycleUnit, registry: Registry, *, project: str, cause: Envelope) -> None:
     """Only details in force can be crawled; the crawl settles the command."""
     _move(registry, Step.REQUEST_CRAWL)
-    _emit(uow, cause, _event(CrawlRequested, project, registry))
+    registry.crawl_since = registry.updated_at
+    uow.add(registry)
+    _emit(uow, cause, event_about(CrawlRequested, project, registry))
 
 
 def verification_finished(
@@ -252,16 +259,19 @@ def verification_finished(
     if failure is None:
         _move(registry, Step.VERIFY_PASSED)
         registry.catalog, registry.verified_at = catalog, registry.updated_at
-        outcome: RegistryEvent = _event(RegistryVerified, project, registry, catalog=catalog)
+        registry.crawl_since = registry.updated_at  # the first crawl follows
+        outcome: RegistryEvent = event_about(RegistryVerified, project, registry, catalog=catalog)
     else:
         _move(registry, Step.VERIFY_FAILED, failure)
-        outcome = _event(
+        outcome = event_about(
             RegistryVerificationFailed,
             project,
             registry,
             reason=failure.reason,
             message=failure.message,
         )
+    registry.work_since = None
+    clear_retry(registry)
     uow.add(registry)
     _emit(uow, cause, outcome)
     _audit(
@@ -302,14 +312,17 @@ def update_finished(
         _move(registry, Step.UPDATE_APPLIED)
         _apply(uow, registry, _details_of(proposal), _sealed_of(proposal), proposal.keep_secret)
         registry.catalog, registry.verified_at = catalog, registry.updated_at
+        registry.crawl_since = registry.updated_at  # the new details are crawled
         _shred(proposal, "applied")
-        outcome: RegistryEvent = _event(RegistryUpdated, project, registry)
+        outcome: RegistryEvent = event_about(RegistryUpdated, project, registry)
     else:
         _move(registry, Step.UPDATE_REFUSED, failure)
         _shred(proposal, "failed", failure.reason)
-        outcome = _event(
+        outcome = event_about(
             RegistryUpdateFailed, project, registry, reason=failure.reason, message=failure.message
         )
+    registry.work_since = None
+    clear_retry(registry)
     uow.add(proposal)
     uow.add(registry)
     uow.flush()  # a new name taken meanwhile fails here (IntegrityError)
@@ -349,10 +362,11 @@ def rechecked(
         _move(registry, step, why)
     if step is not Step.CHECK_FAILED:
         registry.verified_at = registry.updated_at
+    clear_retry(registry)
     uow.add(registry)
     if registry.status != before:
         if step is Step.CHECK_FAILED and failure is not None:
-            event: RegistryEvent = _event(
+            event: RegistryEvent = event_about(
                 CredentialsFailing,
                 project,
                 registry,
@@ -362,7 +376,9 @@ def rechecked(
             _emit(uow, cause, event)
         elif step is Step.CHECK_EXPIRING and expiring_at is not None:
             _emit(
-                uow, cause, _event(CredentialsExpiring, project, registry, expires_at=expiring_at)
+                uow,
+                cause,
+                event_about(CredentialsExpiring, project, registry, expires_at=expiring_at),
             )
         _audit(uow, cause, registry, f"registry.{registry.status}", reason=registry.reason)
     return registry.status
@@ -371,6 +387,12 @@ def rechecked(
 def abandon(uow: LifecycleUnit, cause: Envelope, why: str) -> None:
     """The registry moved on before `cause` could have its effect: its command ends."""
     settle(uow, cause, Failure("conflict", why))
+
+
+def clear_retry(registry: Registry) -> None:
+    """The step that was being retried has its outcome."""
+    registry.retry_step = registry.retry_reason = registry.retry_at = None
+    registry.retry_count = 0
 
 
 def _move(registry: Registry, step: Step, failure: Failure | None = None) -> None:
@@ -439,7 +461,12 @@ def _sealed_of(proposal: RegistryUpdate) -> Sealed | None:
 def settle(uow: LifecycleUnit, cause: Envelope, failure: Failure | None = None) -> None:
     """The command that asked for this has its outcome, if it is still waiting for one."""
     record = uow.command(cause.commandid)
-    if record is None or record.status not in OPEN:
+    if record is not None:
+        settle_record(uow, record, failure)
+
+
+def settle_record(uow: LifecycleUnit, record: CommandRecord, failure: Failure | None) -> None:
+    if record.status not in OPEN:
         return
     if failure is None:
         finish(record)
@@ -448,7 +475,7 @@ def settle(uow: LifecycleUnit, cause: Envelope, failure: Failure | None = None) 
     uow.add(record)
 
 
-def _event(kind: type[E], project: str, registry: Registry, **extra: Any) -> E:
+def event_about(kind: type[E], project: str, registry: Registry, **extra: Any) -> E:
     """An event about the registry as it is now (its id, name and version)."""
     return kind(
         project=project,

@@ -46,7 +46,7 @@ def claim_due(
         .where(
             col(Registry.status).in_(USABLE),
             col(Registry.active_name).is_not(None),
-            col(Registry.crawled_at) < now - recrawl,  # a first crawl follows verification
+            col(Registry.crawled_at) < now - recrawl,  # never crawled: `store.unfinished`
             or_(
                 col(Registry.crawl_requested_at).is_(None),
                 col(Registry.crawl_requested_at) < now - recrawl,
@@ -57,7 +57,7 @@ def claim_due(
     )
     crawls = 0
     for registry in session.exec(due_crawl):
-        registry.crawl_requested_at = now
+        registry.crawl_requested_at = registry.crawl_since = now
         session.add(registry)
         _emit(uow, registry, CrawlRequested)
         crawls += 1

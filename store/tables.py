@@ -80,6 +80,15 @@ class Registry(SQLModel, table=True):
     pending_update_id: str | None = None  # the proposal being verified, if any
     checked_at: datetime | None = None  # last periodic re-verification asked for
     crawl_requested_at: datetime | None = None  # last scheduled crawl asked for
+    # Unfinished work, so the reconciler can re-drive it when its message is lost:
+    work_since: datetime | None = None  # a verification (link or update) asked for, not done
+    crawl_since: datetime | None = None  # a crawl asked for, not finished
+    crawl_lease_until: datetime | None = None  # a crawl is running (one per registry)
+    # The network step being retried, shown to people while it is:
+    retry_step: str | None = None
+    retry_count: int = 0
+    retry_reason: str | None = None
+    retry_at: datetime | None = None
 
 
 class CatalogRepository(SQLModel, table=True):
@@ -178,6 +187,7 @@ class Delivery(SQLModel, table=True):
     event_id: str
     status: str = "pending"  # pending | delivered | superseded | dead
     attempts: int = 0
+    waiting_since: datetime | None = None  # last tried or sent again; the reconciler counts from it
     last_error: str | None = None
     last_status_code: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -206,6 +216,9 @@ class CommandRecord(SQLModel, table=True):
     error_code: str | None = None
     error_message: str | None = None
     registry_id: str | None = Field(default=None, index=True)
+    # the command as accepted, kept while it is queued, so a lost message is re-sent
+    envelope: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    redriven_at: datetime | None = None  # last sent again by the reconciler
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -29,8 +29,9 @@ from events.messages import (
     RegistryLinkRequested,
     RegistryUpdateRequested,
 )
+from store.unfinished import note_retry
 from workers.commands import handle_command
-from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, crawl_registry
+from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, CrawlLimits, crawl_registry
 from workers.deliver import deliver
 from workers.deps import WorkerDeps
 from workers.fanout import fan_out
@@ -86,6 +87,12 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
     """One line per actor: the handler and the dependencies it is given."""
     network = {"uow": deps.uow, "box": deps.box, "clients": deps.registry_client}
     verify_tries = deps.verify_attempts
+    crawl_limits = CrawlLimits(
+        concurrency=deps.crawl_concurrency,
+        backoff=deps.retry_delay_ms,
+        budget_s=deps.crawl_budget_s,
+        max_pages=deps.max_catalog_pages,
+    )
 
     def last(tries: int, attempt: int) -> bool:
         return attempt + 1 >= tries
@@ -123,8 +130,7 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
             lambda raw, n: crawl_registry(
                 *_decoded(raw, RegistryEvent),  # type: ignore[arg-type]
                 final=last(DEFAULT_CRAWL_ATTEMPTS, n),
-                concurrency=deps.crawl_concurrency,
-                backoff=deps.retry_delay_ms,
+                limits=crawl_limits,
                 **network,  # type: ignore[arg-type]
             ),
             DEFAULT_CRAWL_ATTEMPTS,
@@ -135,11 +141,15 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
 
 
 def declare_actors(broker: dramatiq.Broker, deps: WorkerDeps) -> dict[str, Actor]:
+    """The actors on `broker`; declared once, however many workers start on it."""
     for middleware in (Metrics, PoisonMessages):
         if not any(isinstance(m, middleware) for m in broker.middleware):
             broker.add_middleware(middleware())
     table = adapters(deps)
-    return {name: _declare(broker, deps, name, ACTORS[name], table[name]) for name in ACTORS}
+    return {
+        name: broker.actors.get(name) or _declare(broker, deps, name, ACTORS[name], table[name])
+        for name in ACTORS
+    }
 
 
 def _declare(
@@ -156,6 +166,7 @@ def _declare(
                     raise
                 delay = deps.retry_delay_ms(tried, getattr(exc, "retry_after", None))
                 log.warning(f"{name}.retrying", reason=exc.reason, attempt=tried, delay_ms=delay)
+                _show_retry(deps, raw, name, tried + 1, exc.reason, delay)
                 raise dramatiq.Retry(str(exc), delay=delay) from None
             if options.relay_after:
                 relay_once(deps.uow, deps.broker)
@@ -170,6 +181,20 @@ def _declare(
         min_backoff=500,
         max_backoff=60_000,
     )(run)
+
+
+def _show_retry(
+    deps: WorkerDeps, raw: Any, step: str, attempt: int, reason: str, delay_ms: int
+) -> None:
+    """Record on the registry that this step is being retried, and when it comes back."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    registry_id = data.get("registry_id") if isinstance(data, dict) else None
+    if not isinstance(registry_id, str):
+        return
+    at = datetime.now(UTC) + timedelta(milliseconds=delay_ms)
+    with deps.uow() as uow:
+        note_retry(uow, registry_id, step=step, attempt=attempt, reason=reason, at=at)
+        uow.commit()
 
 
 def consumed_queues(actors: dict[str, Actor]) -> set[str]:

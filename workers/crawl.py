@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
@@ -19,8 +20,10 @@ from events.messages import CatalogCrawled, RegistryEvent
 from store.catalog import (
     RepositorySnapshot,
     TagSnapshot,
+    claim_crawl,
     drop_generation,
     record_crawl_error,
+    release_crawl,
     switch_generation,
     write_page,
 )
@@ -28,7 +31,13 @@ from store.secrets import SecretBox
 from store.targets import Target, load_target
 from store.uow import UnitOfWorkFactory
 from workers.metrics import CRAWL_DURATION
-from workers.outbound.errors import OutboundError, RateLimited, RepositoryNotFound
+from workers.outbound.errors import (
+    CatalogTooLarge,
+    CrawlTooSlow,
+    OutboundError,
+    RateLimited,
+    RepositoryNotFound,
+)
 from workers.outbound.registry_client import ClientFactory, Credentials, Manifest, RegistryClient
 from workers.skipped import skipped
 from workers.transient import failure_or_retry
@@ -37,14 +46,28 @@ log = structlog.get_logger(__name__)
 CONSUMER = "crawl_registry"
 DEFAULT_REQUEST_ATTEMPTS = 4  # one request's tries within a crawl (429/5xx/connection)
 DEFAULT_CRAWL_ATTEMPTS = 3  # whole-crawl tries before the crawl is recorded as failed
+DEFAULT_MAX_INLINE_WAIT_MS = 2_000  # longer waits go back to the broker, freeing the thread
 T = TypeVar("T")
 Backoff = Callable[[int, float | None], int]  # (try, Retry-After) -> delay in ms
+
+
+@dataclass(frozen=True)
+class CrawlLimits:
+    """What one crawl may cost: requests in flight, time, catalog pages."""
+
+    concurrency: int
+    backoff: Backoff
+    budget_s: float
+    max_pages: int
 
 
 def with_backoff(
     call: Callable[[], T], backoff: Backoff, sleep: Callable[[float], None] = time.sleep
 ) -> T:
-    """One request, retried on transient failures with backoff (Retry-After honoured)."""
+    """One request, retried on transient failures with backoff (Retry-After honoured). A
+    wait longer than a short bound is not slept here: the failure ends this try of the
+    crawl, and the broker brings the crawl back after the wait, so a rate-limited
+    registry never holds a worker thread."""
     for attempt in range(DEFAULT_REQUEST_ATTEMPTS):
         try:
             return call()
@@ -52,7 +75,10 @@ def with_backoff(
             if not exc.transient or attempt + 1 == DEFAULT_REQUEST_ATTEMPTS:
                 raise
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-            sleep(backoff(attempt, retry_after) / 1000)
+            delay = backoff(attempt, retry_after)
+            if delay > DEFAULT_MAX_INLINE_WAIT_MS:
+                raise
+            sleep(delay / 1000)
     raise AssertionError("unreachable")
 
 
@@ -121,11 +147,11 @@ def crawl_registry(
     box: SecretBox,
     clients: ClientFactory,
     final: bool,
-    concurrency: int,
-    backoff: Backoff,
+    limits: CrawlLimits,
 ) -> CatalogCrawled | None:
     """Crawl the details in force (whatever their version: a crawl asked before an update
-    crawls the updated registry); a failed crawl keeps the previous snapshot."""
+    crawls the updated registry); a failed crawl keeps the previous snapshot. One crawl
+    per registry at a time: a crawl asked while one runs joins it."""
     target = load_target(
         uow,
         box,
@@ -138,22 +164,31 @@ def crawl_registry(
         skipped(uow, cause, target, "crawl")
         return None
     bound = log.bind(registry=target.name, project=target.project)
+    if not claim_crawl(uow, target.registry_id, seconds=limits.budget_s * 2):
+        bound.info("crawl.joined", reason="a crawl of this registry is running")
+        return None
     generation = str(uuid.uuid4())
     client = clients(target.url, Credentials(target.auth, target.username, target.secret))
-    repositories = tags = 0
+    repositories = tags = pages = 0
     started = time.monotonic()
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="crawl") as pool:
-            for names in repository_names(client, target, backoff):
-                page = snapshot_page(client, sorted(set(names)), pool, backoff)
+        with ThreadPoolExecutor(max_workers=limits.concurrency, thread_name_prefix="crawl") as pool:
+            for names in repository_names(client, target, limits.backoff):
+                pages += 1
+                _within(limits, pages, time.monotonic() - started)
+                page = snapshot_page(client, sorted(set(names)), pool, limits.backoff)
                 tags += write_page(uow, target.registry_id, generation, page)
                 repositories += len(page)
     except OutboundError as exc:
         CRAWL_DURATION.labels(exc.reason).observe(time.monotonic() - started)
         drop_generation(uow, target.registry_id, generation)
-        failure = failure_or_retry(exc, final)
+        try:
+            failure = failure_or_retry(exc, final)
+        except OutboundError:
+            release_crawl(uow, target.registry_id)
+            raise
         record_crawl_error(uow, cause, target.registry_id, failure)
-        bound.warning("crawl.failed", reason=exc.reason, error=str(exc))
+        bound.warning("crawl.failed", reason=exc.reason, error=str(exc), pages=pages)
         return None
     crawled = switch_generation(
         uow, cause, target, generation, CONSUMER, repositories=repositories, tags=tags
@@ -163,6 +198,21 @@ def crawl_registry(
         "crawl.finished",
         repositories=repositories,
         tags=tags,
+        pages=pages,
         seconds=round(time.monotonic() - started, 3),
     )
     return crawled
+
+
+def _within(limits: CrawlLimits, pages: int, elapsed: float) -> None:
+    """A catalog with no end, or a crawl slower than its budget, ends with a clear reason."""
+    if pages > limits.max_pages:
+        raise CatalogTooLarge(
+            f"the catalog has more than {limits.max_pages} pages "
+            "(REGLINK_MAX_CATALOG_PAGES); the previous snapshot stays"
+        )
+    if elapsed > limits.budget_s:
+        raise CrawlTooSlow(
+            f"the crawl ran past its budget of {limits.budget_s:.0f} s (REGLINK_CRAWL_BUDGET); "
+            "the previous snapshot stays"
+        )

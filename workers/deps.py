@@ -22,6 +22,8 @@ DEFAULT_RETRY_BACKOFF_MS = 1_000  # first retry delay; doubles each time
 DEFAULT_MAX_RETRY_DELAY_MS = 300_000  # the most a Retry-After may make us wait
 DEFAULT_CRAWL_CONCURRENCY = 4  # requests in flight per registry during a crawl
 DEFAULT_DELIVERY_ATTEMPTS = 8  # webhook tries before a delivery is dead-lettered
+DEFAULT_CRAWL_BUDGET_S = 1800.0  # one crawl's time before it ends with `crawl_too_slow`
+DEFAULT_MAX_CATALOG_PAGES = 2000  # catalog pages one crawl reads at most
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class WorkerDeps:
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     crawl_concurrency: int = DEFAULT_CRAWL_CONCURRENCY
     catalog_page_size: int = DEFAULT_PAGE_SIZE
+    crawl_budget_s: float = DEFAULT_CRAWL_BUDGET_S
+    max_catalog_pages: int = DEFAULT_MAX_CATALOG_PAGES
     webhook_http: httpx.Client | None = None  # guarded; never follows redirects
     delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
     expiry_warning_s: float = 7 * 86400  # credentials expiring within this turn `expiring`

@@ -62,7 +62,11 @@ def verify_registry(
         failure = failure_or_retry(exc, final)
     with uow() as unit:
         registry = unit.lock_current(target.registry_id, target.version)
-        if registry is None or not unit.first_time(CONSUMER, cause.id):
+        if (
+            registry is None
+            or not lifecycle.allowed(registry, lifecycle.Step.VERIFY_PASSED)  # sent twice
+            or not unit.first_time(CONSUMER, cause.id)
+        ):
             return None
         status = lifecycle.verification_finished(
             unit, registry, project=target.project, cause=cause, catalog=catalog, failure=failure

@@ -118,3 +118,15 @@ class RepositoryNotFound(RegistryError):
     """A named repository does not exist (404 on its tags)."""
 
     reason = "repository_not_found"
+
+
+class CatalogTooLarge(RegistryError):
+    """The catalog has more pages than a crawl may read (or never ends)."""
+
+    reason = "catalog_too_large"
+
+
+class CrawlTooSlow(RegistryError):
+    """The crawl ran past its time budget."""
+
+    reason = "crawl_too_slow"
