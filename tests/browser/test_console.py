@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import PHONE, Console, accessible, run_cli, shoot, sign_in
 from tests.conftest import USERS
@@ -177,3 +177,23 @@ def test_members_read_and_forms_need_the_session_and_its_csrf_token(
     expect(page.locator("#token-error")).to_contain_text("not valid")
     accessible(page)
     shoot(page, shots, "signin-refused")
+
+
+def test_console_and_api_docs_load_nothing_from_other_hosts(
+    page: Page, console: Console, shots: Path
+) -> None:
+    outside: list[str] = []
+
+    def only_local(route: Route) -> None:
+        if route.request.url.startswith(console.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    sign_in(page, console, console.owner_token)
+    page.goto(f"{console.url}/docs")
+    expect(page.get_by_text("/v1/projects/{project}/registries").first).to_be_visible()
+    shoot(page, shots, "api-docs")
+    assert outside == []
