@@ -26,8 +26,6 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
-pytestmark = pytest.mark.browser
-
 
 @dataclass
 class Console:
@@ -76,7 +74,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     opened = context.new_page()
     opened.set_default_timeout(20_000)
