@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from events.errors import CommandRejected, InvalidInput
 from gateway.api_commands import commands_router
@@ -15,10 +16,12 @@ from gateway.api_keys import keys_router
 from gateway.api_ops import ops_router
 from gateway.api_registries import registries_router
 from gateway.bootstrap import Container
+from gateway.web import install_console
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="reglink", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
+    # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works offline.
+    app = FastAPIOffline(title="reglink", version="0.1.0", openapi_url="/openapi.json")
     app.state.container = container
 
     @app.exception_handler(CommandRejected)
@@ -45,4 +48,5 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(jobs_router(container))
     app.include_router(ops_router(container))
     app.include_router(health_router(container))
+    install_console(app, container)
     return app

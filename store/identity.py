@@ -110,3 +110,26 @@ def is_operator(session: Session, user_name: str) -> bool:
         .limit(1)
     )
     return session.exec(statement).first() is not None
+
+
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The API token row for a presented token; the console keeps its id, not the token."""
+    return session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+
+
+def token_user(session: Session, token_id: str) -> User | None:
+    """The user of a token that still exists (None once it is revoked)."""
+    row = session.get(ApiToken, token_id)
+    return session.get(User, row.user_id) if row else None
+
+
+def memberships(session: Session, user_name: str) -> list[tuple[str, str]]:
+    """(project name, role) of every project the user belongs to, by name."""
+    statement = (
+        select(Project.name, Member.role)
+        .join(Member, col(Member.project_id) == col(Project.id))
+        .join(User, col(User.id) == col(Member.user_id))
+        .where(User.name == user_name)
+        .order_by(col(Project.name))
+    )
+    return [(name, role) for name, role in session.exec(statement)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from events.errors import Conflict, NotFound
 from store.lifecycle import FAILED, USABLE
@@ -94,3 +94,28 @@ def list_tags(session: Session, registry: Registry, repository: str) -> list[Cat
             )
             return list(session.exec(statement))
     raise NotFound(f"repository {repository!r} not found in registry {registry.name!r}")
+
+
+def page_repositories(
+    session: Session, registry: Registry, *, contains: str, offset: int, limit: int
+) -> tuple[list[CatalogRepository], int]:
+    """One page of the current snapshot's repositories whose name contains `contains`, and
+    how many match in all. Only the page's rows leave the database (the count and the
+    filter run on the lookup index), so a catalog of thousands stays quick to browse."""
+    if registry.catalog_generation is None:
+        return [], 0
+    pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = (
+        CatalogRepository.registry_id == registry.id,
+        CatalogRepository.generation == registry.catalog_generation,
+        col(CatalogRepository.name).like(pattern, escape="\\"),
+    )
+    total = session.exec(select(func.count()).select_from(CatalogRepository).where(*where)).one()
+    statement = (
+        select(CatalogRepository)
+        .where(*where)
+        .order_by(col(CatalogRepository.name))
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(statement)), int(total)

@@ -9,10 +9,15 @@ missing=()
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+# The browser suite (tests/browser): Debian's chromium, and npm for axe-core (npm ci below).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+(cd "$(dirname "$0")/browser" && npm ci --no-audit --no-fund --silent)
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   $SUDO mkdir -p /var/lib/redis /var/log/redis
