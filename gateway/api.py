@@ -14,12 +14,14 @@ from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
 from gateway.api_ops import ops_router
 from gateway.api_registries import registries_router
+from gateway.body_limit import BodyLimit
 from gateway.bootstrap import Container
 
 
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="reglink", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
     app.state.container = container
+    app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
 
     @app.exception_handler(CommandRejected)
     async def _rejected(_request: Request, exc: CommandRejected) -> JSONResponse:

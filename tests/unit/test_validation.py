@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from events.errors import CommandRejected, InsecureNotAllowed, InvalidInput
-from events.validation import check_auth, check_name, check_url, is_insecure_allowed, normalize_url
+from events.urls import normalize_url
+from events.validation import check_auth, check_name, check_url, is_insecure_allowed
 
 
 @pytest.mark.parametrize("name", ["hub", "Hub-2", "a.b_c", "x" * 64])
@@ -23,7 +24,11 @@ def test_bad_names_are_refused(name: str) -> None:
         ("https://Registry.Example.test/", "https://registry.example.test"),
         ("https://r.test:5000", "https://r.test:5000"),
         ("https://r.test/prefix/", "https://r.test/prefix"),
-        ("https://[::1]:443/", "https://[::1]:443"),
+        ("https://[::1]:443/", "https://[::1]"),  # the scheme's own port goes
+        ("https://[::FFFF:7F00:1]:5000", "https://[::ffff:7f00:1]:5000"),
+        ("https://Bücher.example/v2/", "https://xn--bcher-kva.example/v2"),  # IDNA
+        ("https://r.test./a%2fb", "https://r.test/a%2Fb"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ],
 )
 def test_urls_are_normalized(url: str, normal: str) -> None:
