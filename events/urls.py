@@ -19,6 +19,7 @@ DEFAULT_MAX_URL_LENGTH = 2048  # longer is no registry anyone types
 DEFAULT_MAX_HOST_LENGTH = 253  # DNS: a name is at most 253 characters written out
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NUMERIC = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _SEGMENT = re.compile(r"^(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-F]{2})+$")
 
@@ -46,6 +47,8 @@ def normalize_url(value: str) -> str:
     host = _canonical_host(parsed.raw_host.decode("ascii"))
     if port is not None and not 0 < port < 65536:
         raise InvalidInput(f"url port {port} is not between 1 and 65535")
+    if port == _DEFAULT_PORTS[parsed.scheme]:  # httpx drops it too, but not for `HTTPS://`
+        port = None
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"
