@@ -14,7 +14,13 @@ from events.urls import normalize_url
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_RESERVED_NAMES = (".", "..")  # dot segments: an HTTP client collapses them out of a path
+DEFAULT_MAX_REPOSITORY_LENGTH = 255  # as the distribution spec advises
+DEFAULT_QUOTED_CHARS = 80  # of a refused value, quoted back in the error message
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the distribution spec's grammar
+_RESERVED_NAMES = (".", "..")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)  # dot segments: an HTTP client collapses them out of a path
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
@@ -37,14 +43,29 @@ def check_description(value: str) -> str:
         raise InvalidInput(
             f"description must be at most {DEFAULT_MAX_DESCRIPTION_LENGTH} characters"
         )
+    if _CONTROL.search(value):  # a terminal would obey them when the description is shown
+        raise InvalidInput("description must not contain control characters")
     return value
 
 
 def check_repository(value: str) -> str:
     """Repository names as the distribution spec allows them (lower case path components)."""
-    if len(value) > 255 or not _REPOSITORY.match(value):
-        raise InvalidInput(f"repository {value!r} is not a valid repository name")
+    if len(value) > DEFAULT_MAX_REPOSITORY_LENGTH or not _REPOSITORY.match(value):
+        raise InvalidInput(f"repository {_quoted(value)} is not a valid repository name")
     return value
+
+
+def check_tag(value: str) -> str:
+    """Tags as the distribution spec allows them: what a registry lists must fit too."""
+    if not _TAG.match(value):
+        raise InvalidInput(f"tag {_quoted(value)} is not a valid tag")
+    return value
+
+
+def _quoted(value: str) -> str:
+    """A value for an error message: escaped, and cut so a 10 kB value stays readable."""
+    cut = value[:DEFAULT_QUOTED_CHARS]
+    return ascii(cut) + ("…" if len(value) > DEFAULT_QUOTED_CHARS else "")
 
 
 def host_port(url: str) -> tuple[str, int]:

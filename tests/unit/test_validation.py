@@ -4,7 +4,15 @@ import pytest
 
 from events.errors import CommandRejected, InsecureNotAllowed, InvalidInput
 from events.urls import normalize_url
-from events.validation import check_auth, check_name, check_url, is_insecure_allowed
+from events.validation import (
+    check_auth,
+    check_description,
+    check_name,
+    check_tag,
+    check_url,
+    is_insecure_allowed,
+)
+from gateway.cli_common import printable
 
 
 @pytest.mark.parametrize("name", ["hub", "Hub-2", "a.b_c", "x" * 64])
@@ -102,3 +110,28 @@ def test_each_auth_type_takes_exactly_its_fields(
     else:
         with pytest.raises(CommandRejected):
             check_auth(auth, username, secret, require_secret=True)
+
+
+@pytest.mark.parametrize("tag", ["1.0", "latest", "v1_2-rc.3", "_x", "a" * 128])
+def test_tags_of_the_distribution_grammar_pass(tag: str) -> None:
+    assert check_tag(tag) == tag
+
+
+@pytest.mark.parametrize(
+    "tag", ["", ".hidden", "-x", "../../etc", "a/b", "<script>", "red\x1b[31m", "a" * 129]
+)
+def test_other_tags_are_refused_with_a_short_reason(tag: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_tag(tag)
+    assert len(caught.value.message) < 120 and "\x1b" not in caught.value.message
+
+
+@pytest.mark.parametrize("text", ["bell\x07", "esc\x1b[2J", "nul\x00", "rtl\u202eevil", "c1\x9b"])
+def test_descriptions_with_control_characters_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInput, match="control characters"):
+        check_description(text)
+    assert check_description("two\nlines\tand tabs, ünïcode") == "two\nlines\tand tabs, ünïcode"
+
+
+def test_the_cli_prints_control_characters_escaped() -> None:
+    assert printable("a\x1b[31mb\u202ec\nd\te\x9b") == "a\\x1b[31mb\\u202ec\nd\te\\x9b"
