@@ -18,6 +18,7 @@ from gateway import cli_registries
 from gateway.bootstrap import Container
 from gateway.cli import app
 from gateway.client import ApiClient
+from store.identity import find_project
 from store.tables import CatalogRepository, CatalogTag, Registry
 from tests.conftest import auth
 from tests.polling import wait_until
@@ -107,8 +108,6 @@ def test_names_stored_earlier_are_shown_escaped(
 ) -> None:
     """Whatever is in the store (an older crawl's rows), output never carries it raw."""
     with container.uow() as uow:
-        from store.identity import find_project
-
         demo = find_project(uow.session, "demo")
         registry = Registry(
             id="r-old",

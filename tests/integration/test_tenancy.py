@@ -26,7 +26,9 @@ from gateway.admin import add_member, create_project, set_operator
 from gateway.api import create_app
 from gateway.bootstrap import Container
 from gateway.settings import Settings
-from store.tables import CatalogRepository, CatalogTag, Delivery, Project, Registry
+from store.identity import find_project
+from store.jobs import find_job
+from store.tables import CatalogRepository, CatalogTag, Delivery, Registry
 from tests.conftest import auth
 
 ROLES = ("anonymous", "owner_p2", "operator", "member_p1", "owner_p1")  # the owner acts last
@@ -50,7 +52,7 @@ def _registry(container: Container, project: str, name: str) -> str:
     """A verified registry with one crawled repository, written as the lifecycle leaves it."""
     registry_id = str(uuid.uuid4())
     with container.uow() as uow:
-        found = uow.session.exec(Project.__table__.select().where(Project.name == project)).one()
+        found = find_project(uow.session, project)
         uow.session.add(
             Registry(
                 id=registry_id,
@@ -124,9 +126,6 @@ def world(container: Container, api: TestClient, settings: Settings) -> World:
     assert linked.status_code == 202, linked.text
     delivery_id = str(uuid.uuid4())
     with container.uow() as uow:
-        from store.identity import find_project
-        from store.jobs import find_job
-
         build = find_job(uow.session, find_project(uow.session, "p1"), "build")
         uow.session.add(
             Delivery(
