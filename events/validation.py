@@ -9,11 +9,18 @@ from urllib.parse import urlsplit
 
 from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
 from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
+from events.urls import normalize_url
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
-DEFAULT_MAX_URL_LENGTH = 2048
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+DEFAULT_MAX_REPOSITORY_LENGTH = 255  # as the distribution spec advises
+DEFAULT_QUOTED_CHARS = 80  # of a refused value, quoted back in the error message
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the distribution spec's grammar
+_RESERVED_NAMES = (".", "..")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)  # dot segments: an HTTP client collapses them out of a path
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
@@ -26,6 +33,8 @@ def check_name(value: str, what: str = "name") -> str:
         raise InvalidInput(f"{what} must be at most {DEFAULT_MAX_NAME_LENGTH} characters")
     if not _NAME.match(value):
         raise InvalidInput(f"{what} may only contain letters, digits, '.', '_' and '-'")
+    if value in _RESERVED_NAMES:
+        raise InvalidInput(f"{what} must not be '.' or '..'")
     return value
 
 
@@ -34,39 +43,29 @@ def check_description(value: str) -> str:
         raise InvalidInput(
             f"description must be at most {DEFAULT_MAX_DESCRIPTION_LENGTH} characters"
         )
+    if _CONTROL.search(value):  # a terminal would obey them when the description is shown
+        raise InvalidInput("description must not contain control characters")
     return value
 
 
 def check_repository(value: str) -> str:
     """Repository names as the distribution spec allows them (lower case path components)."""
-    if len(value) > 255 or not _REPOSITORY.match(value):
-        raise InvalidInput(f"repository {value!r} is not a valid repository name")
+    if len(value) > DEFAULT_MAX_REPOSITORY_LENGTH or not _REPOSITORY.match(value):
+        raise InvalidInput(f"repository {_quoted(value)} is not a valid repository name")
     return value
 
 
-def normalize_url(value: str) -> str:
-    """Shape checks that need no settings: http(s), a host, no userinfo/query/fragment."""
-    if len(value) > DEFAULT_MAX_URL_LENGTH:
-        raise InvalidInput("url is too long")
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidInput(f"url is not valid: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise InvalidInput("url must start with https:// (or http:// for insecure hosts)")
-    if not parts.hostname:
-        raise InvalidInput("url must name a host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise InvalidInput("url must not contain credentials; use --username and a secret")
-    if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
-        raise InvalidInput("url must not have a query or a fragment")
-    host = parts.hostname.lower()
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    path = parts.path.rstrip("/")
-    return f"{parts.scheme}://{netloc}{path}"
+def check_tag(value: str) -> str:
+    """Tags as the distribution spec allows them: what a registry lists must fit too."""
+    if not _TAG.match(value):
+        raise InvalidInput(f"tag {_quoted(value)} is not a valid tag")
+    return value
+
+
+def _quoted(value: str) -> str:
+    """A value for an error message: escaped, and cut so a 10 kB value stays readable."""
+    cut = value[:DEFAULT_QUOTED_CHARS]
+    return ascii(cut) + ("…" if len(value) > DEFAULT_QUOTED_CHARS else "")
 
 
 def host_port(url: str) -> tuple[str, int]:

@@ -15,6 +15,7 @@ from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
 from gateway.api_ops import ops_router
 from gateway.api_registries import registries_router
+from gateway.body_limit import BodyLimit
 from gateway.bootstrap import Container
 from gateway.web import install_console
 
@@ -23,6 +24,7 @@ def create_app(container: Container) -> FastAPI:
     # FastAPIOffline serves Swagger UI and ReDoc from the package: /docs works offline.
     app = FastAPIOffline(title="reglink", version="0.1.0", openapi_url="/openapi.json")
     app.state.container = container
+    app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
 
     @app.exception_handler(CommandRejected)
     async def _rejected(_request: Request, exc: CommandRejected) -> JSONResponse:

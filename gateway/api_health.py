@@ -1,14 +1,20 @@
 """Health, readiness and Prometheus metrics: what load balancers, compose health checks
-and Prometheus ask the API."""
+and Prometheus ask the API.
+
+`/healthz` and `/readyz` are open: they say only whether this process, the database and
+the broker answer, and load balancers carry no tokens. `/metrics` counts every project's
+registries and deliveries, so it needs an operator's token unless `REGLINK_METRICS_PUBLIC`
+says the network around the API is trusted to see it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
 
+from gateway.auth import current_operator
 from gateway.bootstrap import Container
 from gateway.ops import queue_stats
 from store.health import database_answers, deliveries_by_status, registries_by_status
@@ -33,7 +39,10 @@ def health_router(container: Container) -> APIRouter:
         response.status_code = 200 if all(checks.values()) else 503
         return {"status": "ok" if all(checks.values()) else "unavailable", "checks": checks}
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        dependencies=[] if container.settings.metrics_public else [Depends(current_operator)],
+    )
     def metrics() -> Response:
         """Store-derived gauges (registries by status, deliveries by outcome, queue depth),
         plus the counters of any actors running in this process (`reglink up`)."""

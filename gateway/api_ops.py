@@ -1,21 +1,27 @@
-"""HTTP routes for operators: what the broker holds, dead letters, replay and purge.
+"""HTTP routes for the broker: what it holds, dead letters, replay and purge.
 
-The broker is shared by every project, so these routes are not under a project; they are
-open to operators, and every replay and purge goes into the audit log."""
+The broker is shared by every project, so `/v1/ops/*` is not under a project and is open to
+operators only (a role granted with `reglink admin grant-operator`, not project ownership).
+A project's owners see and replay their own project's dead letters under
+`/v1/projects/{project}/dead-letters`; purging stays with operators. Every replay and purge
+goes into the audit log."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.errors import Forbidden, InvalidInput
+from events.errors import InvalidInput
 from gateway import ops
-from gateway.auth import User
+from gateway.auth import Operator, User
 from gateway.bootstrap import Container
-from store.identity import is_operator
+from store.identity import authorize
+from store.ownership import message_project
+from store.queues import DeadLetter
+from store.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -33,45 +39,38 @@ class PurgeBody(BaseModel):
     confirm: bool = False
 
 
-def current_operator(request: Request, user: User) -> str:
-    container: Container = request.app.state.container
-    with container.uow() as uow:
-        if not is_operator(uow.session, user):
-            raise Forbidden("only owners of a project may operate the queues")
-    return user
-
-
-Operator = Annotated[str, Depends(current_operator)]
+def _ids(body: ReplayBody) -> list[str] | Literal["all"]:
+    """Replay only what was named, or everything when asked for in so many words."""
+    if body.all == bool(body.ids):
+        raise InvalidInput('give either "ids" or "all": true')
+    return "all" if body.all else body.ids
 
 
 def ops_router(container: Container) -> APIRouter:
-    router = APIRouter(prefix="/v1/ops")
+    router = APIRouter()
     broker = container.broker
 
-    def audit(action: str, user: str, **details: Any) -> None:
+    def audit(action: str, user: str, project_id: str | None = None, **details: Any) -> None:
         with container.uow() as uow:
-            uow.audit(action, actor=user, project_id=None, **details)
+            uow.audit(action, actor=user, project_id=project_id, **details)
             uow.commit()
         log.info(action, actor=user, **details)
 
-    @router.get("/queues")
+    @router.get("/v1/ops/queues")
     def queues(_user: Operator) -> dict[str, Any]:
         return {"queues": ops.queue_stats(broker)}
 
-    @router.get("/dead-letters")
+    @router.get("/v1/ops/dead-letters")
     def dead_letters(_user: Operator, queue: str | None = None) -> dict[str, Any]:
         return {"dead_letters": ops.dead_letters(broker, queue)}
 
-    @router.post("/dead-letters/replay")
+    @router.post("/v1/ops/dead-letters/replay")
     def replay(body: ReplayBody, user: Operator) -> dict[str, Any]:
-        """Replay only what was named, or everything when asked for in so many words."""
-        if body.all == bool(body.ids):
-            raise InvalidInput('give either "ids" or "all": true')
-        replayed = ops.replay(broker, "all" if body.all else body.ids, body.queue)
+        replayed = ops.replay(broker, _ids(body), body.queue)
         audit("ops.replay", user, queue=body.queue, all=body.all, replayed=replayed)
         return {"replayed": replayed}
 
-    @router.post("/dead-letters/purge")
+    @router.post("/v1/ops/dead-letters/purge")
     def purge(body: PurgeBody, user: Operator) -> dict[str, Any]:
         if not body.confirm:
             raise InvalidInput('purging drops dead letters for good: send "confirm": true')
@@ -79,4 +78,27 @@ def ops_router(container: Container) -> APIRouter:
         audit("ops.purge", user, queue=body.queue, purged=purged)
         return {"purged": purged}
 
+    @router.get("/v1/projects/{project}/dead-letters")
+    def project_dead_letters(project: str, user: User, queue: str | None = None) -> dict[str, Any]:
+        """The project's own dead letters, for its owners."""
+        with container.uow() as uow:
+            authorize(uow.session, project, user, owner=True)
+            visible = _of_project(uow, project)
+            return {"dead_letters": ops.dead_letters(broker, queue, visible)}
+
+    @router.post("/v1/projects/{project}/dead-letters/replay")
+    def project_replay(project: str, body: ReplayBody, user: User) -> dict[str, Any]:
+        with container.uow() as uow:
+            found = authorize(uow.session, project, user, owner=True)
+            replayed = ops.replay(broker, _ids(body), body.queue, _of_project(uow, project))
+        audit("ops.replay", user, found.id, queue=body.queue, all=body.all, replayed=replayed)
+        return {"replayed": replayed}
+
     return router
+
+
+def _of_project(uow: UnitOfWork, project: str) -> ops.Visible:
+    def visible(letter: DeadLetter) -> bool:
+        return message_project(uow.session, ops.envelope_of(letter)) == project
+
+    return visible

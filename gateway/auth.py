@@ -1,4 +1,4 @@
-"""Who is calling: Bearer API tokens, looked up by hash."""
+"""Who is calling: Bearer API tokens, looked up by hash; operators; a command's caller."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from events.errors import Unauthenticated
+from events.errors import Forbidden, Unauthenticated
 from gateway.bootstrap import Container
-from store.identity import authenticate
+from store.identity import authenticate, is_operator
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -32,6 +32,21 @@ def current_user(
 User = Annotated[str, Depends(current_user)]
 
 
+def current_operator(request: Request, user: User) -> str:
+    """The caller, if they hold the operator role (not merely a project's ownership)."""
+    container: Container = request.app.state.container
+    with container.uow() as uow:
+        if not is_operator(uow.session, user):
+            raise Forbidden(
+                "only operators may see the broker across projects; project owners: "
+                "/v1/projects/{project}/dead-letters"
+            )
+    return user
+
+
+Operator = Annotated[str, Depends(current_operator)]
+
+
 @dataclass(frozen=True)
 class CommandCaller:
     """Who sends a command, with the optional ids they chose for it."""
@@ -43,7 +58,7 @@ class CommandCaller:
     def submit_args(self) -> dict[str, Any]:
         return {
             "actor": self.user,
-            "command_id": self.idempotency_key,
+            "idempotency_key": self.idempotency_key,
             "correlation_id": self.correlation_id,
         }
 

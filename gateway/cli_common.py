@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -10,6 +11,9 @@ import typer
 from events.errors import CommandRejected
 from gateway.client import ApiClient
 from gateway.settings import Settings
+
+# C0 and C1 controls (but newline and tab) and bidi overrides: a terminal obeys them
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Wait = Annotated[
@@ -39,9 +43,15 @@ def call(api: ApiClient, method: str, path: str, **kwargs: Any) -> dict[str, Any
 
 
 def emit(document: dict[str, Any], as_json: bool, human: str) -> None:
-    typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
+    typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else printable(human))
 
 
 def fail(exc: CommandRejected) -> NoReturn:
-    typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+    typer.echo(printable(f"error: {exc.code}: {exc.message}"), err=True)
     raise typer.Exit(1)
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters from a registry or a caller are shown
+    escaped (`\\x1b`), never obeyed. JSON output escapes them by itself."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)

@@ -1,6 +1,7 @@
 """`reglink ops`: what the broker holds, and dead letters to replay or purge. Like every
-other command that is not `admin`, it goes through the HTTP API, so an operator needs an
-API token (of a project owner), not access to Redis."""
+other command that is not `admin`, it goes through the HTTP API, so it needs an operator's
+API token (`reglink admin grant-operator`), not access to Redis. With `--project P`, a
+project's owners see and replay that project's own dead letters."""
 
 from __future__ import annotations
 
@@ -18,10 +19,19 @@ from gateway.cli_common import client as _client
 DEFAULT_WATCH_INTERVAL = 2.0  # seconds between refreshes of `ops queues --watch`
 
 ops_app = typer.Typer(
-    no_args_is_help=True, help="Queues and dead letters of the broker (for project owners)."
+    no_args_is_help=True,
+    help="Queues and dead letters of the broker (operators; owners with --project).",
 )
 
 Queue = Annotated[str | None, typer.Option("--queue", help="Only this queue.")]
+Project = Annotated[
+    str | None,
+    typer.Option("--project", help="Only this project's dead letters (for its owners)."),
+]
+
+
+def dead_letters_path(project: str | None) -> str:
+    return f"/v1/projects/{project}/dead-letters" if project else "/v1/ops/dead-letters"
 
 
 def queues_table(document: dict[str, Any]) -> str:
@@ -63,10 +73,10 @@ def queues(
 
 
 @ops_app.command("dead-letters")
-def dead_letters(queue: Queue = None, as_json: Json = False) -> None:
+def dead_letters(queue: Queue = None, project: Project = None, as_json: Json = False) -> None:
     """Messages that ran out of retries: their command, and the (redacted) last error."""
     params = {"queue": queue} if queue else None
-    document = call(_client(), "GET", "/v1/ops/dead-letters", params=params)
+    document = call(_client(), "GET", dead_letters_path(project), params=params)
     lines = [
         f"{d['id']}  {d['queue']:10} {d['actor']:20} command={d['command_id'] or '-'} "
         f"retries={d['retries']} {d['when']}\n    {d['last_error'] or '(no error recorded)'}"
@@ -80,6 +90,7 @@ def replay(
     ids: Annotated[list[str] | None, typer.Argument(help="Dead letter ids.")] = None,
     all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
     queue: Queue = None,
+    project: Project = None,
     as_json: Json = False,
 ) -> None:
     """Put dead letters back on their queue with retries reset (once the cause is fixed)."""
@@ -88,7 +99,7 @@ def replay(
     body: dict[str, Any] = {"all": True} if all else {"ids": ids}
     if queue:
         body["queue"] = queue
-    document = call(_client(), "POST", "/v1/ops/dead-letters/replay", json=body)
+    document = call(_client(), "POST", dead_letters_path(project) + "/replay", json=body)
     if ids and document["replayed"] == 0:
         fail(NotFound("no dead letter has these ids (replayed or purged already?)"))
     emit(document, as_json, f"replayed {document['replayed']} dead letter(s)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,6 +19,20 @@ from store import queues
 from store.queues import DeadLetter
 
 DEFAULT_ERROR_CHARS = 300  # a dead letter's last error as shown; a traceback line can be long
+
+# Which dead letters a caller may see and replay: all of them (operators), or those of
+# one project (its owners).
+Visible = Callable[[DeadLetter], bool]
+
+
+def everything(_letter: DeadLetter) -> bool:
+    return True
+
+
+def envelope_of(letter: DeadLetter) -> dict[str, Any]:
+    """The envelope a dead letter carries (every reglink actor takes one), or {}."""
+    first = letter.message.args[0] if letter.message.args else None
+    return first if isinstance(first, dict) else {}
 
 
 def queue_stats(broker: dramatiq.Broker) -> list[dict[str, Any]]:
@@ -49,22 +63,35 @@ def queue_stats(broker: dramatiq.Broker) -> list[dict[str, Any]]:
     return rows
 
 
-def dead_letters(broker: dramatiq.Broker, queue: str | None = None) -> list[dict[str, Any]]:
+def dead_letters(
+    broker: dramatiq.Broker, queue: str | None = None, visible: Visible = everything
+) -> list[dict[str, Any]]:
     """Dead letters, oldest first, with what an operator needs to decide on a replay: which
     command they belong to and why they failed (redacted: tracebacks quote arguments)."""
-    return [_document(letter) for q in _queues(queue) for letter in queues.dead(broker, q)]
+    return [
+        _document(letter)
+        for q in _queues(queue)
+        for letter in queues.dead(broker, q)
+        if visible(letter)
+    ]
 
 
 def replay(
-    broker: dramatiq.Broker, ids: Collection[str] | Literal["all"], queue: str | None = None
+    broker: dramatiq.Broker,
+    ids: Collection[str] | Literal["all"],
+    queue: str | None = None,
+    visible: Visible = everything,
 ) -> int:
     """Put dead letters back on their queue with retries reset, once the cause is fixed.
-    `ids` are dramatiq message ids or Redis message ids. Returns how many went back."""
+    `ids` are dramatiq message ids or Redis message ids; only `visible` ones are touched.
+    Returns how many went back."""
     wanted = None if ids == "all" else set(ids)
     replayed = 0
     for q in _queues(queue):
         for letter in queues.dead(broker, q):
             if wanted is not None and not {letter.message.message_id, letter.key} & wanted:
+                continue
+            if not visible(letter):
                 continue
             if queues.replay(broker, letter):
                 replayed += 1
@@ -91,8 +118,7 @@ def _retries(message: dramatiq.Message[Any]) -> int:
 
 def _document(letter: DeadLetter) -> dict[str, Any]:
     message = letter.message
-    first = message.args[0] if message.args else None
-    envelope = first if isinstance(first, dict) else {}
+    envelope = envelope_of(letter)
     return {
         "id": message.message_id,
         "redis_message_id": letter.key,

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8080", description="Where the CLI finds the API.")
     token: SecretStr | None = Field(None, description="The CLI's API token.")
     allowed_networks: CommaList = Field(
-        (), description="Comma-separated CIDRs exempt from the outbound guard."
+        (),
+        description="Comma-separated CIDRs exempt from the outbound guard, each optionally with "
+        "a port (`10.0.0.5:5000`, `[fd00::1]:443`); without one, every port.",
     )
     insecure_hosts: CommaList = Field(
         (), description="Comma-separated host[:port] or CIDR that may be used over plain http."
@@ -102,6 +104,12 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         description="Where `reglink worker` serves Prometheus metrics (process i: port + i).",
+    )
+    metrics_public: bool = Field(
+        False, description="Serve the API's /metrics without a token (default: operators only)."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body the API reads; larger: 413."
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: console on a terminal, JSON otherwise."

@@ -23,6 +23,8 @@ from store.tables import CommandRecord
 
 log = structlog.get_logger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+_CORRELATION_ID = re.compile(r"^[!-~]{1,100}$")  # printable ASCII, no space: it is logged
+_KEYS = uuid.UUID("6f1d3c52-8a51-4bb5-9a43-0b5d2f1c7e10")  # namespace of per-caller key ids
 
 
 class Unavailable(CommandRejected):
@@ -43,17 +45,16 @@ def submit(
     command: Command,
     *,
     actor: str,
-    command_id: str | None = None,
+    idempotency_key: str | None = None,
     correlation_id: str | None = None,
 ) -> Accepted:
-    if command_id is not None and not _IDEMPOTENCY_KEY.match(command_id):
-        raise InvalidInput("Idempotency-Key must be 8-100 characters of A-Z a-z 0-9 . _ : -")
+    """Everything the caller sent is checked before anything is written: a refused request
+    leaves no command record behind."""
+    check_headers(idempotency_key, correlation_id)
     command = validate_command(command, container.settings.insecure_hosts)
-    command_id = command_id or str(uuid.uuid4())
+    command_id = command_id_for(actor, idempotency_key)
     with container.uow() as uow:
         existing = uow.session.get(CommandRecord, command_id)
-        if existing is not None and existing.actor != actor:
-            raise InvalidInput("Idempotency-Key is already used by another caller")
         if existing is not None and existing.status != "queued":
             return Accepted(command_id, existing.status)
         if existing is None:
@@ -93,3 +94,18 @@ def submit(
         type=command.TYPE,
     )
     return Accepted(command_id, "queued")
+
+
+def check_headers(idempotency_key: str | None, correlation_id: str | None) -> None:
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInput("Idempotency-Key must be 8-100 characters of A-Z a-z 0-9 . _ : -")
+    if correlation_id is not None and not _CORRELATION_ID.match(correlation_id):
+        raise InvalidInput("X-Correlation-Id must be 1-100 printable ASCII characters, no spaces")
+
+
+def command_id_for(actor: str, idempotency_key: str | None) -> str:
+    """A new id, or the one this caller's key always names. Keys are scoped per caller: two
+    callers using the same key get two commands, and neither learns the other used it."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_KEYS, f"{actor}\n{idempotency_key}"))

@@ -1,16 +1,17 @@
-"""Users, API tokens, projects and roles."""
+"""Users, API tokens, projects and roles, and the operator role that is none of them."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from events.errors import Conflict, Forbidden, NotFound
+from events.errors import Conflict, Forbidden, InvalidInput, NotFound
 from events.validation import check_name
-from store.tables import ApiToken, Member, Project, User
+from store.tables import ApiToken, Member, Project, User, utcnow
 
 ROLES = ("owner", "member")
 TOKEN_PREFIX = "rlk_"
@@ -24,23 +25,77 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def ensure_user(session: Session, name: str) -> tuple[User, str | None]:
+def ensure_user(
+    session: Session, name: str, *, expires_at: datetime | None = None
+) -> tuple[User, str | None]:
     """The user, and a new API token when the user did not exist before (shown once)."""
     check_name(name, "user name")
     user = session.exec(select(User).where(User.name == name)).first()
     if user is not None:
         return user, None
     user = User(id=new_id(), name=name)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(user)
     session.flush()  # no ORM relationships, so parents are flushed before children
-    session.add(ApiToken(id=new_id(), user_id=user.id, token_hash=hash_token(token)))
-    return user, token
+    return user, issue_token(session, user, expires_at=expires_at)
+
+
+def find_user(session: Session, name: str) -> User:
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise NotFound(f"user {name!r} not found")
+    return user
+
+
+def issue_token(session: Session, user: User, *, expires_at: datetime | None = None) -> str:
+    """A new API token for the user (another one: a user may hold several, e.g. one per
+    machine, each revocable alone). Only its hash is kept; the token is shown once."""
+    if expires_at is not None and expires_at.utcoffset() is None:
+        raise InvalidInput("a token's expiry needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("a token's expiry must be in the future")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(id=new_id(), user_id=user.id, token_hash=hash_token(token), expires_at=expires_at)
+    )
+    return token
 
 
 def authenticate(session: Session, token: str) -> User | None:
+    """The token's user while the token is neither revoked nor expired: checked on every
+    request, so a revocation takes effect at once."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    return session.get(User, row.user_id) if row else None
+    return _user_of(session, row)
+
+
+def _user_of(session: Session, row: ApiToken | None) -> User | None:
+    """The user of a token that is still good: neither revoked nor expired."""
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return None
+    return session.get(User, row.user_id)
+
+
+def revoke_token(session: Session, token_id: str) -> ApiToken:
+    """Revoke a token by its id (revoking twice keeps the first time)."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"token {token_id!r} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+    return row
+
+
+def list_tokens(session: Session) -> list[tuple[ApiToken, str]]:
+    """Every token with its user's name, oldest first; never the token itself (only its
+    hash is kept)."""
+    statement = (
+        select(ApiToken, User.name)
+        .join(User, col(ApiToken.user_id) == col(User.id))
+        .order_by(col(ApiToken.created_at), col(ApiToken.id))
+    )
+    return [(token, name) for token, name in session.exec(statement)]
 
 
 def add_project(session: Session, name: str) -> Project:
@@ -100,16 +155,16 @@ def set_member(session: Session, project: Project, user: User, role: str) -> Non
         session.add(member)
 
 
+def set_operator(session: Session, user: User, operator: bool) -> None:
+    user.operator = operator
+    session.add(user)
+
+
 def is_operator(session: Session, user_name: str) -> bool:
-    """An operator owns at least one project: someone already trusted to change what
-    build jobs receive, and no separate admin role to hand out."""
-    statement = (
-        select(Member.user_id)
-        .join(User, col(Member.user_id) == col(User.id))
-        .where(User.name == user_name, Member.role == "owner")
-        .limit(1)
-    )
-    return session.exec(statement).first() is not None
+    """Operators see and act on the broker, which every project shares. It is a role of its
+    own, granted with `reglink admin`: owning a project gives no view of other projects."""
+    user = session.exec(select(User).where(User.name == user_name)).first()
+    return user is not None and user.operator
 
 
 def find_token(session: Session, token: str) -> ApiToken | None:
@@ -118,9 +173,9 @@ def find_token(session: Session, token: str) -> ApiToken | None:
 
 
 def token_user(session: Session, token_id: str) -> User | None:
-    """The user of a token that still exists (None once it is revoked)."""
-    row = session.get(ApiToken, token_id)
-    return session.get(User, row.user_id) if row else None
+    """The user of a token that is still good (None once it is revoked or expired), so
+    revoking a token signs its browser sessions out too."""
+    return _user_of(session, session.get(ApiToken, token_id))
 
 
 def memberships(session: Session, user_name: str) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ class User(SQLModel, table=True):
     id: str = Field(primary_key=True)
     name: str = Field(unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    operator: bool = False  # sees and acts on the broker across projects (`reglink ops`)
 
 
 class ApiToken(SQLModel, table=True):
@@ -28,6 +29,8 @@ class ApiToken(SQLModel, table=True):
     user_id: str = Field(foreign_key="users.id", index=True)
     token_hash: str = Field(unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None  # None: until revoked
+    revoked_at: datetime | None = None
 
 
 class Project(SQLModel, table=True):

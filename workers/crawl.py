@@ -16,7 +16,9 @@ from typing import TypeVar
 import structlog
 
 from events.envelope import Envelope
+from events.errors import InvalidInput
 from events.messages import CatalogCrawled, RegistryEvent
+from events.validation import check_repository, check_tag
 from store.catalog import (
     RepositorySnapshot,
     TagSnapshot,
@@ -90,7 +92,8 @@ def repository_names(
     if target.catalog == "supported":
         # each page's request is retried in place: a generator that raised is finished,
         # so retrying `next()` on it would end the catalog early
-        for page in client.catalog_pages(retry=lambda call: with_backoff(call, backoff)):
+        for listing in client.catalog_pages(retry=lambda call: with_backoff(call, backoff)):
+            page = usable(listing, check_repository)
             listed.update(n for n in page if n in target.repositories)
             yield page
     named = [n for n in target.repositories if n not in listed]
@@ -110,12 +113,25 @@ def snapshot_page(
     for name, future in tag_lists.items():
         manifests[name] = [
             (tag, pool.submit(with_backoff, lambda n=name, t=tag: _manifest(client, n, t), backoff))
-            for tag in future.result()
+            for tag in usable(future.result(), check_tag)
         ]
     return [
         RepositorySnapshot(name, [_tag(tag, future.result()) for tag, future in entries])
         for name, entries in manifests.items()
     ]
+
+
+def usable(names: list[str], check: Callable[[str], str]) -> list[str]:
+    """The names the distribution spec allows. A registry may answer anything (path
+    traversal, control characters, markup, 10 kB names): those are skipped, with the
+    reason logged, so they are never requested, stored or shown."""
+    kept = []
+    for name in names:
+        try:
+            kept.append(check(name))
+        except InvalidInput as exc:
+            log.warning("crawl.name_skipped", reason=exc.message)
+    return kept
 
 
 def _tag(tag: str, manifest: Manifest | None) -> TagSnapshot:

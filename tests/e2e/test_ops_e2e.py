@@ -18,6 +18,9 @@ def test_ops_commands_on_reglink_up(tmp_path: Path) -> None:
         alice = cli_json(env, "admin", "create-project", "demo", "--owner", "alice")["token"]
         env["REGLINK_TOKEN"] = alice
         bob = cli_json(env, "admin", "add-member", "demo", "bob", "--role", "member")["token"]
+        refused = cli(env, "ops", "queues")
+        assert refused.returncode == 1 and "forbidden" in refused.stderr, "owning is not operating"
+        assert cli(env, "admin", "grant-operator", "alice").returncode == 0
 
         rows = cli_json(env, "ops", "queues")["queues"]
         assert [row["queue"] for row in rows] == list(QUEUES)

@@ -23,9 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.faulty import FaultyRegistry, Rule, challenge
 from workers.outbound.errors import BlockedAddress, PlainHttpRefused, ResponseTooLarge, Timeout
 from workers.outbound.guard import Guard
 from workers.outbound.guarded_http import forbid_redirects, make_client, read_limited
+from workers.outbound.registry_auth import Credentials
+from workers.outbound.registry_client import RegistryClient
 
 LIMIT = 1_000_000  # the client's body limit in these tests
 HUGE = 10 * 1024 * 1024
@@ -463,3 +466,35 @@ def test_https_verifies_the_host_name_while_connecting_to_the_pinned_address(
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             client.get(f"https://127.0.0.1:{server.port}/echo-host")
     assert asked == ["registry.test"]
+
+
+@pytest.fixture
+def other_port() -> Iterator[Server]:
+    """A second plain http server on 127.0.0.1, on another port."""
+    yield from _serve("127.0.0.1")
+
+
+def test_an_allowance_with_a_port_refuses_a_redirect_to_another_port(
+    server: Server, other_port: Server
+) -> None:
+    guard = local_guard(allowed_networks=[f"127.0.0.1:{server.port}"])
+    with client_for(guard) as client:
+        assert client.get(f"{server.base}/ok").status_code == 200
+    with client_for(guard, follow_redirects=True) as client, pytest.raises(BlockedAddress):
+        client.get(f"{server.base}/redirect", params={"to": f"{other_port.base}/ok"})
+    assert nothing_reached(other_port)
+
+
+def test_an_allowance_with_a_port_refuses_a_bearer_realm_on_another_port(
+    other_port: Server,
+) -> None:
+    """The realm of a token challenge is fetched by the same guarded client: same rule."""
+    with FaultyRegistry() as registry:
+        realm = f'Bearer realm="{other_port.base}/token",service="r"'
+        registry.script = [Rule("GET", "/v2/", challenge(realm))]
+        guard = local_guard(allowed_networks=[f"127.0.0.1:{registry.port}"])
+        credentials = Credentials("basic", "alice", "alice-pw")
+        refused = pytest.raises(BlockedAddress, match=f"port {other_port.port}")
+        with client_for(guard, follow_redirects=True) as http, refused:
+            RegistryClient(http, registry.url, credentials).ping()
+    assert nothing_reached(other_port)

@@ -1,6 +1,6 @@
 """`reglink ops` on the real RedisBroker with real dramatiq workers: the figures and dead
 letters come from what Redis holds, the last error is redacted, replay brings dead
-letters back to life, and only operators (owners of a project) may look or act."""
+letters back to life, and only operators (a role granted with `reglink admin`) may look or act."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from events.broker import publish
 from events.envelope import Envelope
 from events.messages import CrawlRegistry
 from gateway import cli_ops
+from gateway.admin import set_operator
 from gateway.bootstrap import Container
 from gateway.cli import app
 from gateway.client import ApiClient
+from gateway.settings import Settings
 from store.queues import keep_dead_letter_errors
 from store.tables import AuditEntry
 from tests.conftest import auth
@@ -78,9 +80,9 @@ def consuming(broker: dramatiq.Broker, queue: str) -> Iterator[dramatiq.Worker]:
         worker.stop(timeout=5000)
 
 
-def metric(api: TestClient, series: str) -> float:
-    """One series' value from /metrics (0 when absent)."""
-    for line in api.get("/metrics").text.splitlines():
+def metric(api: TestClient, series: str, token: str) -> float:
+    """One series' value from /metrics (0 when absent), read with an operator's token."""
+    for line in api.get("/metrics", headers=auth(token)).text.splitlines():
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return 0.0
@@ -94,6 +96,13 @@ def queue_row(api: TestClient, token: str, queue: str) -> dict[str, Any]:
 
 def settles(probe: Callable[[], dict[str, Any]], **expected: Any) -> Callable[[], bool]:
     return lambda: expected.items() <= probe().items()
+
+
+@pytest.fixture
+def project(project: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """`demo`, and its owner alice made an operator: owning a project does not make one."""
+    set_operator(settings, "alice", True)
+    return project
 
 
 @pytest.fixture
@@ -118,7 +127,9 @@ def test_dead_letters_are_counted_listed_redacted_and_replayed(
     failing_actor(container.broker, healed, succeeded)
     sent = envelopes(3)
     token = project["owner_token"]
-    failed_before = metric(api, 'reglink_messages_total{actor="always_fails",outcome="failed"}')
+    failed_before = metric(
+        api, 'reglink_messages_total{actor="always_fails",outcome="failed"}', token
+    )
     with consuming(container.broker, "verify"):
         for envelope in sent:
             publish(container.broker, envelope, actor_name="always_fails", queue_name="verify")
@@ -139,8 +150,8 @@ def test_dead_letters_are_counted_listed_redacted_and_replayed(
             "failures": {"always_fails": 3},
         }
         assert all(r["dead"] == 0 and r["failures"] == {} for r in rows if r["queue"] != "verify")
-        assert metric(api, 'reglink_queue_messages{queue="verify",state="dead"}') == 3
-        failed = metric(api, 'reglink_messages_total{actor="always_fails",outcome="failed"}')
+        assert metric(api, 'reglink_queue_messages{queue="verify",state="dead"}', token) == 3
+        failed = metric(api, 'reglink_messages_total{actor="always_fails",outcome="failed"}', token)
         assert failed - failed_before == 3
 
         letters = api.get("/v1/ops/dead-letters", headers=auth(token)).json()["dead_letters"]

@@ -103,6 +103,42 @@ def test_ipv6_allowed_network_covers_ipv6_addresses() -> None:
         guard.check_address("fd00:2::5")
 
 
+def test_an_allowance_with_a_port_opens_only_that_port() -> None:
+    guard = Guard(allowed_networks=["10.0.0.5:5000", "[fd00::1]:443", "10.1.0.0/24:8443"])
+    guard.check_address("10.0.0.5", port=5000)
+    guard.check_address("fd00::1", port=443)
+    guard.check_address("10.1.0.77", port=8443)
+    guard.resolve("10.0.0.5", 5000)
+    for address, port in [
+        ("10.0.0.5", 5001),
+        ("10.0.0.5", 22),
+        ("10.0.0.5", None),  # port unknown: only port-less allowances count
+        ("fd00::1", 80),
+        ("10.1.0.77", 443),
+        ("10.0.0.6", 5000),
+    ]:
+        with pytest.raises(BlockedAddress) as caught:
+            guard.check_address(address, port=port)
+        assert "REGLINK_ALLOWED_NETWORKS" in str(caught.value)
+    with pytest.raises(BlockedAddress):
+        guard.resolve("10.0.0.5", 6379)
+
+
+def test_an_allowance_without_a_port_keeps_every_port() -> None:
+    guard = Guard(allowed_networks=["10.0.0.5/32", "fd00::/8"])
+    for port in (22, 443, 5000, 6379, None):
+        guard.check_address("10.0.0.5", port=port)
+        guard.check_address("fd00::9", port=port)
+
+
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.5:0", "10.0.0.5:70000", "10.0.0.5:x", "[fd00::1]443", "[fd00::1]:", "nope"]
+)
+def test_malformed_allowances_are_refused_at_start(entry: str) -> None:
+    with pytest.raises(ValueError):
+        Guard(allowed_networks=[entry])
+
+
 def test_ip_literal_needs_no_dns() -> None:
     guard, asked = resolver_for({})
     assert [str(a) for a in guard.resolve("8.8.8.8", 443)] == ["8.8.8.8"]

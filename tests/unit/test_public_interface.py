@@ -63,7 +63,8 @@ def test_readme_has_exactly_the_two_set_up_commands() -> None:
 
 
 DESIGN_COMMANDS = (
-    "up", "api", "worker", "scheduler", "admin create-project", "admin add-member", "command",
+    "up", "api", "worker", "scheduler", "admin create-project", "admin add-member",
+    "admin grant-operator", "admin revoke-token", "admin list-tokens", "command",
     "link", "update", "unlink", "registries", "show", "crawl", "repos", "tags", "jobs add",
     "jobs use", "jobs drop", "jobs list", "jobs deliveries", "ops queues", "ops dead-letters",
     "ops replay",

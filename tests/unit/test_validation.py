@@ -3,7 +3,16 @@ from __future__ import annotations
 import pytest
 
 from events.errors import CommandRejected, InsecureNotAllowed, InvalidInput
-from events.validation import check_auth, check_name, check_url, is_insecure_allowed, normalize_url
+from events.urls import normalize_url
+from events.validation import (
+    check_auth,
+    check_description,
+    check_name,
+    check_tag,
+    check_url,
+    is_insecure_allowed,
+)
+from gateway.cli_common import printable
 
 
 @pytest.mark.parametrize("name", ["hub", "Hub-2", "a.b_c", "x" * 64])
@@ -23,7 +32,11 @@ def test_bad_names_are_refused(name: str) -> None:
         ("https://Registry.Example.test/", "https://registry.example.test"),
         ("https://r.test:5000", "https://r.test:5000"),
         ("https://r.test/prefix/", "https://r.test/prefix"),
-        ("https://[::1]:443/", "https://[::1]:443"),
+        ("https://[::1]:443/", "https://[::1]"),  # the scheme's own port goes
+        ("https://[::FFFF:7F00:1]:5000", "https://[::ffff:7f00:1]:5000"),
+        ("https://Bücher.example/v2/", "https://xn--bcher-kva.example/v2"),  # IDNA
+        ("https://r.test./a%2fb", "https://r.test/a%2Fb"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ],
 )
 def test_urls_are_normalized(url: str, normal: str) -> None:
@@ -97,3 +110,28 @@ def test_each_auth_type_takes_exactly_its_fields(
     else:
         with pytest.raises(CommandRejected):
             check_auth(auth, username, secret, require_secret=True)
+
+
+@pytest.mark.parametrize("tag", ["1.0", "latest", "v1_2-rc.3", "_x", "a" * 128])
+def test_tags_of_the_distribution_grammar_pass(tag: str) -> None:
+    assert check_tag(tag) == tag
+
+
+@pytest.mark.parametrize(
+    "tag", ["", ".hidden", "-x", "../../etc", "a/b", "<script>", "red\x1b[31m", "a" * 129]
+)
+def test_other_tags_are_refused_with_a_short_reason(tag: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_tag(tag)
+    assert len(caught.value.message) < 120 and "\x1b" not in caught.value.message
+
+
+@pytest.mark.parametrize("text", ["bell\x07", "esc\x1b[2J", "nul\x00", "rtl\u202eevil", "c1\x9b"])
+def test_descriptions_with_control_characters_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInput, match="control characters"):
+        check_description(text)
+    assert check_description("two\nlines\tand tabs, ünïcode") == "two\nlines\tand tabs, ünïcode"
+
+
+def test_the_cli_prints_control_characters_escaped() -> None:
+    assert printable("a\x1b[31mb\u202ec\nd\te\x9b") == "a\\x1b[31mb\\u202ec\nd\te\\x9b"

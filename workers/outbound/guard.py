@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from events.validation import is_insecure_allowed
@@ -96,9 +97,42 @@ def is_denied(address: IPAddress) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """A network exempt from the denied ranges, on one port or (None) on every port."""
+
+    network: IPNetwork
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> Allowance:
+        """`10.0.0.5`, `10.0.0.0/24`, `fd00::/8`, and with a port: `10.0.0.5:5000`,
+        `10.0.0.0/24:5000`, `[fd00::1]:443`, `[fd00::/8]:443`. ValueError otherwise."""
+        text = entry.strip()
+        port: str | None = None
+        if text.startswith("["):
+            text, _, rest = text[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"allowed network {entry!r}: expected ]:port")
+                port = rest[1:]
+        elif text.count(":") == 1:  # IPv4 with a port; bare IPv6 has several colons
+            text, port = text.split(":")
+        number = None
+        if port is not None:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"allowed network {entry!r}: port must be 1-65535")
+            number = int(port)
+        return cls(ipaddress.ip_network(text, strict=False), number)
+
+    def admits(self, address: IPAddress, port: int | None) -> bool:
+        return address in self.network and (self.port is None or self.port == port)
+
+
 class Guard:
-    """The rules for one deployment: denied ranges minus `allowed_networks`, and which
-    hosts may be reached over plain http (`insecure_hosts`, Docker's insecure-registries)."""
+    """The rules for one deployment: denied ranges minus `allowed_networks` (by address,
+    and by port when an entry names one), and which hosts may be reached over plain http
+    (`insecure_hosts`, Docker's insecure-registries)."""
 
     def __init__(
         self,
@@ -107,24 +141,29 @@ class Guard:
         *,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.allowed_networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(cidr.strip(), strict=False) for cidr in allowed_networks
+        self.allowed_networks: tuple[Allowance, ...] = tuple(
+            Allowance.parse(entry) for entry in allowed_networks
         )
         self.insecure_hosts: tuple[str, ...] = tuple(insecure_hosts)
         self._resolver = resolver
 
-    def is_allowed(self, address: str | IPAddress) -> bool:
-        """Whether the address may be reached: public, or inside an allowed network."""
+    def is_allowed(self, address: str | IPAddress, port: int | None = None) -> bool:
+        """Whether the address may be reached on `port`: public, or allowed (an allowance
+        with a port admits only that port; with no port known, only port-less ones count)."""
         parsed = parse_address(address)
         target = effective_address(parsed)
-        if any(a in n for n in self.allowed_networks for a in (parsed, target)):
+        if any(n.admits(a, port) for n in self.allowed_networks for a in (parsed, target)):
             return True
         return not is_denied(parsed)
 
-    def check_address(self, address: str | IPAddress, host: str | None = None) -> None:
-        """Raise `BlockedAddress` unless the address may be reached."""
-        if not self.is_allowed(address):
+    def check_address(
+        self, address: str | IPAddress, host: str | None = None, port: int | None = None
+    ) -> None:
+        """Raise `BlockedAddress` unless the address may be reached on `port`."""
+        if not self.is_allowed(address, port):
             target = f"{host} ({address})" if host and host != str(address) else str(address)
+            if port is not None:
+                target += f" port {port}"
             raise BlockedAddress(
                 f"{target} is in a denied range (loopback, link-local, private or reserved); "
                 "list its network in REGLINK_ALLOWED_NETWORKS to allow it"
@@ -143,7 +182,7 @@ class Guard:
         if not addresses:
             raise OSError(f"{host} has no address")
         for address in addresses:
-            self.check_address(address, host)
+            self.check_address(address, host, port)
         return addresses
 
     def check_scheme(self, url: str) -> None:
