@@ -80,6 +80,7 @@ class Registry(SQLModel, table=True):
     pending_update_id: str | None = None  # the proposal being verified, if any
     checked_at: datetime | None = None  # last periodic re-verification asked for
     crawl_requested_at: datetime | None = None  # last scheduled crawl asked for
+    delivery_sequence: int = 0  # the last `sequence` given to a delivery about it
 
 
 class CatalogRepository(SQLModel, table=True):
@@ -176,6 +177,8 @@ class Delivery(SQLModel, table=True):
     kind: str  # updated | unlinked | credentials_failing | credentials_expiring
     version: int
     event_id: str
+    sequence: int = 0  # per registry, in fan-out order: the order jobs receive them in
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = "pending"  # pending | delivered | superseded | dead
     attempts: int = 0
     last_error: str | None = None
