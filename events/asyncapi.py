@@ -98,7 +98,6 @@ def document() -> dict[str, Any]:
             "contentType": "application/cloudevents+json",
             "headers": _ref("WebhookHeaders"),
             "payload": _ref(f"{name}Event"),
-            "bindings": {"http": {"method": "POST"}},
         }
     return {
         "asyncapi": "3.0.0",
@@ -138,7 +137,10 @@ def document() -> dict[str, Any]:
         },
         "operations": {
             "publishCommand": _operation("send", "commands", commands, BROKER_LAYOUT),
-            "receiveDelivery": _operation("receive", "deliveries", events, DELIVERY_RULES),
+            "receiveDelivery": {
+                **_operation("receive", "deliveries", events, DELIVERY_RULES),
+                "bindings": {"http": {"method": "POST"}},
+            },
         },
         "components": {"schemas": schemas, "messages": messages},
     }

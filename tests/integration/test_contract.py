@@ -6,7 +6,9 @@ delivery against it too)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +25,16 @@ from tests.conftest import USERS, auth
 from tests.integration.browse import link, settled
 from tests.integration.test_deliveries import outcome
 from tests.polling import wait_until
-from tests.support.contract import command_problems, problems, published, webhook_problems
+from tests.support.contract import (
+    PUBLISHED,
+    command_problems,
+    problems,
+    published,
+    webhook_problems,
+)
 from tests.support.registry import RunningRegistry
+
+NODE = Path(__file__).resolve().parents[1] / "node"
 
 
 def test_the_published_document_is_the_one_the_server_serves(api: TestClient) -> None:
@@ -122,3 +132,15 @@ def test_a_webhook_without_its_ordering_field_is_named_by_the_schema() -> None:
     assert webhook_problems(headers, event) == []
     del event["data"]["sequence"]
     assert any("sequence" in p for p in webhook_problems(headers, event))
+
+
+def test_the_published_document_is_valid_asyncapi_to_the_asyncapi_parser() -> None:
+    """Checked by the AsyncAPI Initiative's own parser (tests/node), not by our reading of
+    the specification."""
+    result = subprocess.run(
+        ["node", str(NODE / "validate-asyncapi.mjs"), str(PUBLISHED)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
