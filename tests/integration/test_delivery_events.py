@@ -82,3 +82,25 @@ def test_a_failing_credential_says_why_and_its_expiry_and_orders_after_the_versi
     assert sequences == sorted(sequences) and len(set(sequences)) == 3
     assert kept_by_sequence(received) == received, "nothing is lost by the ordering rule"
     assert hooks.rejected() == []
+
+
+def test_an_expiring_credential_says_when(
+    all_workers: Container,
+    api: TestClient,
+    project: dict[str, Any],
+    anon_registry: RunningRegistry,
+    hooks: WebhookReceiver,
+) -> None:
+    token = project["owner_token"]
+    expires = datetime.now(UTC) + timedelta(days=3)
+    link(api, token, name="r", url=anon_registry.url, expires_at=expires.isoformat())
+    assert settled(api, token, "r")["status"] == "verified"
+    add_job(api, token, hooks, "ci")
+    assert use(api, token, "ci", "r").status_code == 200
+    wait_events(hooks, "ci", 1)
+
+    tick(all_workers, later=timedelta(hours=2))
+    event = wait_events(hooks, "ci", 2)[1]
+    assert event.get_type() == "reglink.registry.credentials_expiring"
+    assert datetime.fromisoformat(data(event)["expires_at"]) == expires
+    assert data(event)["sequence"] > data(hooks.events("ci")[0])["sequence"]
