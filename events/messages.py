@@ -148,6 +148,7 @@ class CredentialsFailing(RegistryEvent):
     TYPE = "reglink.registry.credentials_failing"
     reason: str
     message: str
+    expires_at: datetime | None = None  # the credentials' known expiry, if any
 
 
 class RecheckRequested(RegistryEvent):

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from events.errors import CommandRejected, InvalidInput
+from gateway.api_asyncapi import asyncapi_router
 from gateway.api_commands import commands_router
 from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
@@ -51,4 +52,5 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(ops_router(container))
     app.include_router(health_router(container))
     install_console(app, container)
+    app.include_router(asyncapi_router())
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -45,11 +45,29 @@ def subscribers(session: Session, registry_id: str) -> list[str]:
     return list(session.exec(statement))
 
 
+def next_sequence(session: Session, registry_id: str) -> int:
+    """The registry's next delivery `sequence`. The registry row stays locked until the
+    caller commits, so sequences are given in the order the rows are committed."""
+    registry = session.get(Registry, registry_id, with_for_update=True, populate_existing=True)
+    assert registry is not None
+    registry.delivery_sequence += 1
+    session.add(registry)
+    return registry.delivery_sequence
+
+
 def add_deliveries(
-    session: Session, event_id: str, registry_id: str, job_ids: list[str], kind: str, version: int
+    session: Session,
+    event_id: str,
+    registry_id: str,
+    job_ids: list[str],
+    kind: str,
+    version: int,
+    *,
+    sequence: int,
+    details: dict[str, Any],
 ) -> list[str]:
     """One pending delivery per job (rows that exist already are left as they are); their
-    ids, in the order of `job_ids`."""
+    ids, in the order of `job_ids`. `details` are the kind's own fields (reason, expiry)."""
     rows = [
         {
             "id": delivery_id(event_id, job),
@@ -58,6 +76,8 @@ def add_deliveries(
             "kind": kind,
             "version": version,
             "event_id": event_id,
+            "sequence": sequence,
+            "details": details,
             "status": "pending",
             "attempts": 0,
             "created_at": utcnow(),
@@ -97,7 +117,7 @@ def claim(session: Session, delivery_id: str, lease: timedelta) -> Claimed | Not
         delivery.status = "superseded"
         session.add(delivery)
         return "superseded"
-    if not _take_lease(session, delivery, lease):
+    if _earlier_pending(session, delivery) or not _take_lease(session, delivery, lease):
         return "busy"
     project = session.get(Project, registry.project_id)
     assert project is not None
@@ -107,6 +127,18 @@ def claim(session: Session, delivery_id: str, lease: timedelta) -> Claimed | Not
 def job_secret(box: SecretBox, job: BuildJob) -> str:
     """The job's `whsec_…` signing secret, opened at send time."""
     return box.decrypt(Sealed(job.wrapped_key, job.secret_ciphertext))
+
+
+def _earlier_pending(session: Session, delivery: Delivery) -> bool:
+    """An earlier delivery to the same job about the same registry still waits: it goes
+    first, so a job never receives a lower `sequence` after a higher one."""
+    statement = select(Delivery.id).where(
+        Delivery.job_id == delivery.job_id,
+        Delivery.registry_id == delivery.registry_id,
+        Delivery.status == "pending",
+        col(Delivery.sequence) < delivery.sequence,
+    )
+    return session.exec(statement.limit(1)).first() is not None
 
 
 def _take_lease(session: Session, delivery: Delivery, lease: timedelta) -> bool:

@@ -10,6 +10,7 @@ from events.envelope import Envelope
 from events.errors import Conflict, InvalidInput, NotFound
 from events.messages import DeliverWebhook, JobSubscribed
 from events.webhooks import generate_secret
+from store.deliveries import next_sequence
 from store.registries import VISIBLE_STATUSES, get_active
 from store.secrets import SecretBox
 from store.tables import BuildJob, Delivery, JobRegistry, Project, Registry
@@ -152,7 +153,9 @@ def list_deliveries(
 def retry_delivery(
     uow: UnitOfWork, project: Project, job_name: str, delivery_id: str, actor: str
 ) -> None:
-    """Send a dead delivery again (by hand); the version rules still apply at send time."""
+    """Send a dead delivery again (by hand); the version rules still apply at send time.
+    It is sent as the newest delivery about its registry (a new `sequence`), so a job that
+    already received later ones does not drop it."""
     session = uow.session
     job = find_job(session, project, job_name)
     delivery = session.get(Delivery, delivery_id)
@@ -163,6 +166,7 @@ def retry_delivery(
             f"delivery {delivery_id!r} is {delivery.status}; only dead deliveries are retried"
         )
     delivery.status, delivery.attempts = "pending", 0
+    delivery.sequence = next_sequence(session, delivery.registry_id)
     session.add(delivery)
     uow.emit(Envelope.wrap(DeliverWebhook(delivery_id=delivery.id), actor=actor))
     uow.audit(

@@ -372,6 +372,7 @@ def rechecked(
                 registry,
                 reason=failure.reason,
                 message=failure.message,
+                expires_at=registry.expires_at,
             )
             _emit(uow, cause, event)
         elif step is Step.CHECK_EXPIRING and expiring_at is not None:

@@ -83,6 +83,7 @@ class Registry(SQLModel, table=True):
     pending_update_id: str | None = None  # the proposal being verified, if any
     checked_at: datetime | None = None  # last periodic re-verification asked for
     crawl_requested_at: datetime | None = None  # last scheduled crawl asked for
+    delivery_sequence: int = 0  # the last `sequence` given to a delivery about it
     # Unfinished work, so the reconciler can re-drive it when its message is lost:
     work_since: datetime | None = None  # a verification (link or update) asked for, not done
     crawl_since: datetime | None = None  # a crawl asked for, not finished
@@ -188,6 +189,8 @@ class Delivery(SQLModel, table=True):
     kind: str  # updated | unlinked | credentials_failing | credentials_expiring
     version: int
     event_id: str
+    sequence: int = 0  # per registry, in fan-out order: the order jobs receive them in
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = "pending"  # pending | delivered | superseded | dead
     attempts: int = 0
     waiting_since: datetime | None = None  # last tried or sent again; the reconciler counts from it

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure this machine has what the tests need: Debian's docker-registry and skopeo,
-# and Redis and PostgreSQL answering on 127.0.0.1. Idempotent; starts only what is down.
+# Node.js with the packages of tests/node (npm ci), and Redis and PostgreSQL answering on
+# 127.0.0.1. Idempotent; starts only what is down.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 # The browser suite (tests/browser): Debian's chromium, and npm for axe-core (npm ci below).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
@@ -18,6 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 (cd "$(dirname "$0")/browser" && npm ci --no-audit --no-fund --silent)
+
+# the Node.js publisher and subscriber (tests/e2e/test_node_clients.py), from the lockfile
+(cd "$(dirname "$0")/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   $SUDO mkdir -p /var/lib/redis /var/log/redis

@@ -51,19 +51,20 @@ def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
             uow.commit()
             return claimed
         delivery, registry = claimed.delivery, claimed.registry
-        config = None
+        extra = dict(delivery.details)
         if delivery.kind == "updated":
             host = host_port(registry.url)[0]
             secret = open_secret(uow.session, deps.box, registry.id, host)
-            config = docker_config(registry.url, registry.auth, registry.username, secret)
+            extra["config"] = docker_config(registry.url, registry.auth, registry.username, secret)
         event = cloud_event(
             delivery.id,
             delivery.kind,
-            delivery.version,
             project=claimed.project,
             registry=registry.name,
             url=registry.url,
-            config=config,
+            version=delivery.version,
+            sequence=delivery.sequence,
+            extra=extra,
         )
         job_secret = deliveries.job_secret(deps.box, claimed.job)
         uow.commit()

@@ -20,7 +20,7 @@ from events.messages import (
     RegistryUnlinked,
     RegistryUpdated,
 )
-from store.deliveries import add_deliveries, end_uses, subscribers
+from store.deliveries import add_deliveries, end_uses, next_sequence, subscribers
 from store.inbox import first_time, seen
 from store.queues import enqueue_many
 from workers.deps import WorkerDeps
@@ -36,6 +36,7 @@ KINDS = {
     CredentialsFailing.TYPE: "credentials_failing",
     CredentialsExpiring.TYPE: "credentials_expiring",
 }
+DETAILS = ("reason", "message", "expires_at")  # event fields a delivery reports as they are
 
 
 def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
@@ -50,7 +51,17 @@ def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
             jobs = [event.job_id]
         else:
             jobs = subscribers(uow.session, event.registry_id)
-        ids = add_deliveries(uow.session, envelope.id, event.registry_id, jobs, kind, event.version)
+        details = {k: v for k, v in event.model_dump(mode="json").items() if k in DETAILS}
+        ids = add_deliveries(
+            uow.session,
+            envelope.id,
+            event.registry_id,
+            jobs,
+            kind,
+            event.version,
+            sequence=next_sequence(uow.session, event.registry_id),
+            details=details,
+        )
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
             end_uses(uow.session, event.registry_id)
         uow.commit()

@@ -4,7 +4,6 @@ nothing, each build job gets the update once, and what it gets works with skopeo
 from __future__ import annotations
 
 import base64
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.integration.redis_queue import queued_messages
 from tests.polling import wait_until
 from tests.support.images import push_image
 from tests.support.registry import RunningRegistry
+from tests.support.skopeo import skopeo_inspect as inspect
 from tests.support.webhook_receiver import Reply, WebhookReceiver
 
 JOBS = ("build-a", "build-b")
@@ -27,12 +27,7 @@ JOBS = ("build-a", "build-b")
 def skopeo_inspect(
     registry: RunningRegistry, auths: dict[str, object], path: Path
 ) -> subprocess.CompletedProcess[str]:
-    path.write_text(json.dumps(auths))
-    return subprocess.run(
-        ["skopeo", "inspect", "--authfile", str(path), "--tls-verify=false",
-         f"docker://{registry.host}/team/app:1.0"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return inspect(registry.host, "team/app:1.0", auths, path)
 
 
 def pending_deliveries(env: dict[str, str], jobs: tuple[str, ...] = JOBS) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -562,6 +563,8 @@ def test_a_failing_webhook_is_dead_after_its_tries_and_a_retry_delivers_it(
     assert (row["id"], row["attempts"], row["last_error"]) == (dead["id"], 1, None)
     [event] = hooks.events("job1")
     assert event.get_id() == dead["id"] and data(event)["version"] == 1
+    first_sequence = json.loads(tries[0].body)["data"]["sequence"]
+    assert data(event)["sequence"] > first_sequence, "sent again as the newest delivery"
     assert auths(event) == {basic_registry.host: {"auth": basic("alice", USERS["alice"])}}
     assert uses(api, token)["job1"] == [{"name": NAME, "delivered_version": 1}]
     again = api.post(retry_url, headers=auth(token))

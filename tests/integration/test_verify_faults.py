@@ -304,6 +304,31 @@ def test_link_loop_fails_the_crawl_and_keeps_the_previous_snapshot(
     assert repositories(api, project, "faulty") == sorted(REPOSITORIES)
 
 
+@pytest.mark.parametrize(("refusal", "reason"), [(401, "unauthorized"), (403, "forbidden")])
+def test_a_catalog_that_listed_and_now_refuses_fails_the_crawl_with_why(
+    all_workers: Container,
+    api: TestClient,
+    project: dict[str, Any],
+    server: FaultyRegistry,
+    refusal: int,
+    reason: str,
+) -> None:
+    assert link_and_settle(api, project, server)["catalog"] == "supported"
+    first = crawl_finished(api, project, "faulty")
+    assert first["crawl_error"] is None
+
+    answer = challenge('Basic realm="x"', refusal) if refusal == 401 else server_error(refusal)
+    server.script = [Rule("GET", "/v2/_catalog", answer)]
+    response = api.post(
+        "/v1/projects/demo/registries/faulty/crawl", headers=auth(project["owner_token"])
+    )
+    assert response.status_code == 202, response.text
+    second = crawl_finished(api, project, "faulty", after=first["crawl_finished_at"])
+
+    assert second["crawl_error"] == reason, "not catalog_unsupported: the catalog did list"
+    assert repositories(api, project, "faulty") == sorted(REPOSITORIES)
+
+
 # -- listing ---------------------------------------------------------------------------------
 
 

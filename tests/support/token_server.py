@@ -4,9 +4,10 @@ Implements enough of the distribution token specs for reglink's verify/crawl pat
 
 * ``GET /token?service=S&scope=...`` with optional HTTP Basic credentials (docker's flow);
   ``offline_token=true`` also returns a ``refresh_token``.
-* ``POST /token`` with a form body, the OAuth2 flavour: ``grant_type=password`` (username,
-  password) and ``grant_type=refresh_token`` (refresh_token); ``access_type=offline`` with the
-  password grant returns a ``refresh_token``.
+* ``POST /token`` with a form body, sized or chunked (containers/image chunks it), the OAuth2
+  flavour: ``grant_type=password`` (username, password) and ``grant_type=refresh_token``
+  (refresh_token); ``access_type=offline`` with the password grant returns a
+  ``refresh_token``.
 
 Tokens are RS256 JWTs signed with an RSA key made at start-up. The registry trusts them via a
 self-signed certificate written to :attr:`TokenServer.cert_path` (its ``rootcertbundle``).
@@ -429,17 +430,31 @@ class _TokenHandler(BaseHTTPRequestHandler):
             oauth=False,
         )
 
+    def _body(self) -> str:
+        """The request body, sent with a length or chunked (Go's http client chunks a body
+        it cannot size, as containers/image's refresh-token POST is)."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length).decode() if length else ""
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline().strip():
+            pass  # trailers, up to the blank line
+        return b"".join(chunks).decode()
+
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode() if length else ""
+        raw = self._body()
         if parts.path != "/token":
             self._send_json(404, {"error": "not found"})
             return
-        form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        fields = parse_qs(raw, keep_blank_values=True)
+        form = {k: v[0] for k, v in fields.items()}
         grant_type = form.get("grant_type")
         service = form.get("service")
-        scopes = [s for s in form.get("scope", "").split(" ") if s]
+        scopes = [s for raw in fields.get("scope", []) for s in raw.split(" ") if s]
         client_id = form.get("client_id")
         policy = self.server_state.policy
         args = ("POST", grant_type)

@@ -13,6 +13,7 @@ every request, optionally only for events a predicate picks (e.g. one registry v
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.formats.json import JSONFormat
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.support.contract import webhook_problems
 
 MAX_BODY = 1024 * 1024  # more than any delivery; a larger POST is refused
 
@@ -165,6 +168,9 @@ class WebhookReceiver:
             event = from_http(HTTPMessage(headers=headers, body=body), JSONFormat())
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad delivery
             return None, f"cloudevent: {type(exc).__name__}: {exc}"
+        mismatches = webhook_problems(headers, json.loads(body))
+        if mismatches:  # every webhook the suite receives is held to the published schema
+            return None, "schema: " + "; ".join(mismatches)
         return event, None
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:

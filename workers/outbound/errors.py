@@ -109,7 +109,7 @@ class PaginationLoop(RegistryError):
 
 
 class CatalogUnsupported(RegistryError):
-    """The registry does not list its catalog (401/403/404 on /v2/_catalog)."""
+    """The registry does not list its catalog (404 on /v2/_catalog; 401/403 too at verification)."""
 
     reason = "catalog_unsupported"
 

@@ -124,24 +124,26 @@ class RegistryClient:
         its catalog lists, `unsupported` when it refuses to (it is still usable)."""
         self.ping()
         try:
-            next(self.catalog_pages(page_size=1), None)
+            next(self.catalog_pages(page_size=1, probe=True), None)
         except CatalogUnsupported:
             return "unsupported"
         return "supported"
 
     def catalog_pages(
-        self, page_size: int | None = None, *, retry: Retrying | None = None
+        self, page_size: int | None = None, *, retry: Retrying | None = None, probe: bool = False
     ) -> Iterator[list[str]]:
         """Repository names a page at a time, following `Link` headers to the end.
         `retry` wraps each page's request, so a transient failure is retried in place
-        instead of ending the iteration."""
+        instead of ending the iteration. A `probe` (verification) takes 401/403 as a
+        registry that does not list its catalog; a crawl of a catalog that listed before
+        takes them as credentials that stopped working."""
         page_size = page_size or self._page_size
         yield from self._pages(
             f"{self._base}/v2/_catalog",
             "repositories",
             CATALOG_SCOPE,
             page_size,
-            catalog=True,
+            catalog=(401, 403, 404) if probe else (404,),
             retry=retry,
         )
 
@@ -149,7 +151,7 @@ class RegistryClient:
         page_size = page_size or self._page_size
         scope = f"repository:{repository}:pull"
         yield from self._pages(
-            f"{self._base}/v2/{repository}/tags/list", "tags", scope, page_size, catalog=False
+            f"{self._base}/v2/{repository}/tags/list", "tags", scope, page_size, catalog=()
         )
 
     def manifest(self, repository: str, reference: str) -> Manifest:
@@ -190,9 +192,10 @@ class RegistryClient:
         scope: str,
         page_size: int,
         *,
-        catalog: bool,
+        catalog: tuple[int, ...],
         retry: Retrying | None = None,
     ) -> Iterator[list[str]]:
+        """`catalog`: the statuses that mean the catalog is not listed (none for tags)."""
         url: str | None = f"{first}?n={page_size}"
         seen: set[str] = set()
         fallback = [f"{first}?n=100", first]
@@ -217,7 +220,7 @@ class RegistryClient:
             url = next_link(response)
 
     def _page_response(
-        self, url: str, first: str, scope: str, catalog: bool, may_fall_back: bool
+        self, url: str, first: str, scope: str, catalog: tuple[int, ...], may_fall_back: bool
     ) -> httpx.Response:
         """One page's answer, or the error it means; a PAGINATION_NUMBER_INVALID 400 is
         returned as it is while the caller still has a way to ask differently."""
@@ -228,7 +231,7 @@ class RegistryClient:
             and "PAGINATION_NUMBER_INVALID" in _error_codes(response)
         ):
             return response
-        if catalog and response.status_code in (401, 403, 404):
+        if response.status_code in catalog:
             raise CatalogUnsupported(
                 f"the registry does not list its catalog ({response.status_code})"
             )
