@@ -5,7 +5,9 @@ sees half a crawl.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,6 +17,7 @@ from sqlmodel import Session, col, select
 from events.envelope import Envelope
 from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled, CrawlRegistry
 from store import lifecycle
+from store.errors import DatabaseUnavailable
 from store.lifecycle import Failure
 from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from store.targets import Target
@@ -69,9 +72,31 @@ def write_page(
         return tags
 
 
-def claim_crawl(uow: UnitOfWorkFactory, registry_id: str, *, seconds: float) -> bool:
-    """Take the registry's crawl lease for `seconds`; False while another crawl holds it.
-    One crawl per registry at a time: a hanging registry costs one crawl thread, not all."""
+DEFAULT_LEASE_S = 90.0  # a crawl's lease; renewed while it runs, so a killed one's lapses soon
+
+
+@contextmanager
+def crawl_lease(uow: UnitOfWorkFactory, registry_id: str) -> Iterator[bool]:
+    """Hold the registry's crawl lease while the block runs (True), or find it held by a
+    running crawl (False). One crawl per registry at a time: a hanging registry costs one
+    crawl thread, not all. The lease is renewed every third of its length, so a crawl
+    whose worker was killed frees the registry within DEFAULT_LEASE_S."""
+    if not _claim(uow, registry_id):
+        yield False
+        return
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew, args=(uow, registry_id, stop), name="crawl-lease", daemon=True
+    )
+    renewer.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def _claim(uow: UnitOfWorkFactory, registry_id: str) -> bool:
     with uow() as unit:
         registry = unit.lock_registry(registry_id)
         now = utcnow()
@@ -79,10 +104,24 @@ def claim_crawl(uow: UnitOfWorkFactory, registry_id: str, *, seconds: float) -> 
             registry.crawl_lease_until is not None and registry.crawl_lease_until > now
         ):
             return False
-        registry.crawl_lease_until = now + timedelta(seconds=seconds)
+        registry.crawl_lease_until = now + timedelta(seconds=DEFAULT_LEASE_S)
         unit.add(registry)
         unit.commit()
         return True
+
+
+def _renew(uow: UnitOfWorkFactory, registry_id: str, stop: threading.Event) -> None:
+    while not stop.wait(DEFAULT_LEASE_S / 3):
+        try:
+            with uow() as unit:
+                registry = unit.lock_registry(registry_id)
+                if registry is None or registry.crawl_lease_until is None:
+                    return  # the crawl ended (or the registry went) meanwhile
+                registry.crawl_lease_until = utcnow() + timedelta(seconds=DEFAULT_LEASE_S)
+                unit.add(registry)
+                unit.commit()
+        except DatabaseUnavailable:
+            continue  # the next renewal tries again; the lease outlives one miss
 
 
 def release_crawl(uow: UnitOfWorkFactory, registry_id: str) -> None:

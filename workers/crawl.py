@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -22,7 +22,7 @@ from events.validation import check_repository, check_tag
 from store.catalog import (
     RepositorySnapshot,
     TagSnapshot,
-    claim_crawl,
+    crawl_lease,
     drop_generation,
     record_crawl_error,
     release_crawl,
@@ -180,9 +180,22 @@ def crawl_registry(
         skipped(uow, cause, target, "crawl")
         return None
     bound = log.bind(registry=target.name, project=target.project)
-    if not claim_crawl(uow, target.registry_id, seconds=limits.budget_s * 2):
-        bound.info("crawl.joined", reason="a crawl of this registry is running")
-        return None
+    with crawl_lease(uow, target.registry_id) as held:
+        if not held:
+            bound.info("crawl.joined", reason="a crawl of this registry is running")
+            return None
+        return _crawl(target, cause, uow, clients, final, limits, bound)
+
+
+def _crawl(
+    target: Target,
+    cause: Envelope,
+    uow: UnitOfWorkFactory,
+    clients: ClientFactory,
+    final: bool,
+    limits: CrawlLimits,
+    bound: Any,
+) -> CatalogCrawled | None:
     generation = str(uuid.uuid4())
     client = clients(target.url, Credentials(target.auth, target.username, target.secret))
     repositories = tags = pages = 0
