@@ -9,6 +9,8 @@ from events.validation import check_name
 from gateway.bootstrap import bootstrap_store
 from gateway.settings import Settings
 from store.identity import ROLES, add_project, ensure_user, find_project, set_member
+from store.identity import list_projects as all_projects
+from store.identity import remove_member as take_away
 
 
 def create_project(settings: Settings, project: str, owner: str) -> dict[str, Any]:
@@ -36,3 +38,19 @@ def add_member(settings: Settings, project: str, user_name: str, role: str) -> d
         uow.audit("member.set", actor=None, project_id=row.id, target=user_name, role=role)
         uow.commit()
     return {"project": project, "user": user_name, "role": role, "token": token}
+
+
+def remove_member(settings: Settings, project: str, user_name: str) -> dict[str, Any]:
+    store = bootstrap_store(settings)
+    with store.uow() as uow:
+        row = find_project(uow.session, project)
+        take_away(uow.session, row, user_name)
+        uow.audit("member.removed", actor=None, project_id=row.id, target=user_name)
+        uow.commit()
+    return {"project": project, "user": user_name, "removed": True}
+
+
+def list_projects(settings: Settings) -> dict[str, Any]:
+    store = bootstrap_store(settings)
+    with store.uow() as uow:
+        return {"projects": [{"name": name} for name, _ in all_projects(uow.session)]}

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from events.errors import CommandRejected
+from events.errors import ApiUnreachable, CommandRejected, Misconfigured
 from gateway.cli_common import Json, emit, fail, settings
+from gateway.client import ApiClient
+from gateway.settings import Settings
 
 admin_app = typer.Typer(
     no_args_is_help=True, help="Projects and members (works on the store directly)."
@@ -17,36 +19,101 @@ admin_app = typer.Typer(
 
 @admin_app.command("create-project")
 def create_project(
-    project: str,
+    project: Annotated[str, typer.Argument(help="The new project's name, e.g. demo.")],
     owner: Annotated[str, typer.Option(help="The first owner.")],
     as_json: Json = False,
 ) -> None:
     """Create a project with its first owner; prints the owner's API token when the user is new."""
     from gateway.admin import create_project as create
 
+    current = admin_settings()
     try:
-        document = create(settings(), project, owner)
+        document = create(current, project, owner)
     except CommandRejected as exc:
         fail(exc)
-    token = document.get("token")
+    token = accepted_token(current, project, document.get("token"))
     human = f"project {project} created, owner {owner}" + (f"\ntoken: {token}" if token else "")
     emit(document, as_json, human)
 
 
 @admin_app.command("add-member")
 def add_member(
-    project: str,
-    user: str,
+    project: Annotated[str, typer.Argument(help="The project.")],
+    user: Annotated[str, typer.Argument(help="The user (created, with a token, if new).")],
     role: Annotated[str, typer.Option(help="owner or member")] = "member",
     as_json: Json = False,
 ) -> None:
     """Add a user to a project (or change their role); prints a new user's API token."""
     from gateway.admin import add_member as add
 
+    current = admin_settings()
     try:
-        document = add(settings(), project, user, role)
+        document = add(current, project, user, role)
     except CommandRejected as exc:
         fail(exc)
-    token = document.get("token")
+    token = accepted_token(current, project, document.get("token"))
     human = f"{user} is {role} of {project}" + (f"\ntoken: {token}" if token else "")
     emit(document, as_json, human)
+
+
+# -- remove-member, list-projects, and the checks every admin command makes -------------
+
+
+@admin_app.command("remove-member")
+def remove_member(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    user: Annotated[str, typer.Argument(help="The user whose role goes.")],
+    as_json: Json = False,
+) -> None:
+    """Take a user's role in a project away (the last owner stays)."""
+    from gateway.admin import remove_member as remove
+
+    try:
+        document = remove(admin_settings(), project, user)
+    except CommandRejected as exc:
+        fail(exc)
+    emit(document, as_json, f"{user} is no longer a member of {project}")
+
+
+@admin_app.command("list-projects")
+def list_projects(as_json: Json = False) -> None:
+    """Every project in the store."""
+    from gateway.admin import list_projects as listing
+
+    document = listing(admin_settings())
+    emit(document, as_json, "\n".join(row["name"] for row in document["projects"]))
+
+
+def admin_settings() -> Settings:
+    """The running `reglink up`'s store; when no store is there yet, say plainly that a
+    new one is being created, and where."""
+    current = settings()
+    database = current.data_dir / "reglink.db"
+    if current.database_url is None and not database.exists():
+        typer.echo(
+            f"note: no reglink data at {current.data_dir.resolve()}: creating a new store there "
+            "(set REGLINK_DATA_DIR to use another, or start `reglink up` first)",
+            err=True,
+        )
+    return current
+
+
+def accepted_token(current: Settings, project: str, token: str | None) -> str | None:
+    """The new token, once the running API (if any) accepts it: a token from another
+    store than the API's would only be refused later."""
+    if token is None:
+        return None
+    try:
+        ApiClient(current.api_url, token).request("GET", f"/v1/projects/{project}/registries")
+    except ApiUnreachable:
+        return token  # no API running: nothing to check against
+    except CommandRejected:
+        fail(
+            Misconfigured(
+                f"the reglink API at {current.api_url} does not accept the new token: it uses "
+                f"another store than {current.data_dir.resolve()}",
+                "run this command with the REGLINK_DATA_DIR (and REGLINK_DATABASE_URL) that "
+                "`reglink up` uses, or point REGLINK_API_URL at the API of this store",
+            )
+        )
+    return token

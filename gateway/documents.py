@@ -31,6 +31,36 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "tag_count": registry.tag_count,
         "crawl_error": registry.crawl_error,
         "crawl_finished_at": _iso(registry.crawl_finished_at),
+        "activity": activity(registry),
+        "progress": _progress(registry),
+    }
+
+
+def activity(registry: Registry) -> str | None:
+    """What reglink is doing with the registry now, beside its status: `verifying` (a
+    link), `verifying_update` (an update's new details), `crawling`, or null."""
+    if registry.status == "pending":
+        return "verifying"
+    if registry.pending_update_id is not None:
+        return "verifying_update"
+    if _crawling(registry):
+        return "crawling"
+    return None
+
+
+def _crawling(registry: Registry) -> bool:
+    started, finished = registry.crawl_started_at, registry.crawl_finished_at
+    return started is not None and (finished is None or finished < started)
+
+
+def _progress(registry: Registry) -> dict[str, Any] | None:
+    """The running crawl's counts so far (rows written, a catalog page at a time)."""
+    if not _crawling(registry):
+        return None
+    return {
+        "started_at": _iso(registry.crawl_started_at),
+        "repositories": registry.crawl_seen_repositories or 0,
+        "tags": registry.crawl_seen_tags or 0,
     }
 
 

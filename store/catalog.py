@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, exists, func
+from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
 from events.messages import DEFAULT_MAX_CHANGES, CatalogCrawled
 from store import lifecycle
 from store.lifecycle import Failure
-from store.tables import CatalogRepository, CatalogTag, utcnow
+from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from store.targets import Target
 from store.uow import UnitOfWorkFactory
 
@@ -34,13 +34,26 @@ class RepositorySnapshot:
     tags: list[TagSnapshot] = field(default_factory=list)
 
 
+def start_crawl(uow: UnitOfWorkFactory, registry_id: str) -> None:
+    """The registry shows `crawling` from now on, with nothing seen yet."""
+    with uow() as unit:
+        unit.session.execute(
+            update(Registry)
+            .where(col(Registry.id) == registry_id)
+            .values(crawl_started_at=utcnow(), crawl_seen_repositories=0, crawl_seen_tags=0)
+        )
+        unit.commit()
+
+
 def write_page(
     uow: UnitOfWorkFactory, registry_id: str, generation: str, page: Iterable[RepositorySnapshot]
 ) -> int:
-    """Rows of one page of repositories under `generation`; how many tags they hold."""
+    """Rows of one page of repositories under `generation`; how many tags they hold. The
+    registry's progress counts them in the same transaction."""
     with uow() as unit:
-        tags = 0
+        tags = repositories = 0
         for repo in page:
+            repositories += 1
             unit.add(
                 CatalogRepository(
                     registry_id=registry_id,
@@ -62,6 +75,15 @@ def write_page(
                         platforms=list(tag.platforms),
                     )
                 )
+        unit.session.execute(
+            update(Registry)
+            .where(col(Registry.id) == registry_id)
+            .values(
+                crawl_seen_repositories=func.coalesce(Registry.crawl_seen_repositories, 0)
+                + repositories,
+                crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + tags,
+            )
+        )
         unit.commit()
         return tags
 

@@ -80,6 +80,9 @@ class Registry(SQLModel, table=True):
     pending_update_id: str | None = None  # the proposal being verified, if any
     checked_at: datetime | None = None  # last periodic re-verification asked for
     crawl_requested_at: datetime | None = None  # last scheduled crawl asked for
+    crawl_started_at: datetime | None = None  # the running (or last) crawl's start
+    crawl_seen_repositories: int | None = None  # written so far by the running crawl
+    crawl_seen_tags: int | None = None
 
 
 class CatalogRepository(SQLModel, table=True):

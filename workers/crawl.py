@@ -21,6 +21,7 @@ from store.catalog import (
     TagSnapshot,
     drop_generation,
     record_crawl_error,
+    start_crawl,
     switch_generation,
     write_page,
 )
@@ -142,6 +143,7 @@ def crawl_registry(
     client = clients(target.url, Credentials(target.auth, target.username, target.secret))
     repositories = tags = 0
     started = time.monotonic()
+    start_crawl(uow, target.registry_id)
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="crawl") as pool:
             for names in repository_names(client, target, backoff):
@@ -153,7 +155,9 @@ def crawl_registry(
         drop_generation(uow, target.registry_id, generation)
         failure = failure_or_retry(exc, final)
         record_crawl_error(uow, cause, target.registry_id, failure)
-        bound.warning("crawl.failed", reason=exc.reason, error=str(exc))
+        bound.warning(
+            "crawl.failed", reason=exc.reason, error=str(exc), requests=client.requests_sent
+        )
         return None
     crawled = switch_generation(
         uow, cause, target, generation, CONSUMER, repositories=repositories, tags=tags
@@ -163,6 +167,7 @@ def crawl_registry(
         "crawl.finished",
         repositories=repositories,
         tags=tags,
+        requests=client.requests_sent,
         seconds=round(time.monotonic() - started, 3),
     )
     return crawled
