@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 from events.errors import Misconfigured
 from gateway import instance
 from gateway.api import create_app
-from gateway.bootstrap import Container, bootstrap, bootstrap_store
+from gateway.bootstrap import Container, Store, bootstrap, bootstrap_store
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 from store.errors import DatabaseUnavailable
@@ -75,7 +75,11 @@ def run_up(settings: Settings, host: str, port: int) -> None:
     container = bootstrap(settings, create_keys=True)
     stop = threading.Event()
     scheduler = threading.Thread(
-        target=run_scheduler, args=(settings, stop), name="scheduler", daemon=True
+        target=run_scheduler,
+        args=(settings, stop),
+        kwargs={"store": container.store},
+        name="scheduler",
+        daemon=True,
     )
     with running_workers(container, DEFAULT_THREADS):
         scheduler.start()
@@ -135,13 +139,15 @@ def run_worker(
         child.join()
 
 
-def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
+def run_scheduler(
+    settings: Settings, stop: threading.Event | None = None, *, store: Store | None = None
+) -> None:
     """Ask for re-verification and re-crawls as they fall due; several schedulers may run
     (rows are claimed), and a restarted one simply carries on."""
     if stop is None:
         configure_logging(settings.log_format, settings.log_level)
         stop = _stop_on_signal()
-    store = bootstrap_store(settings)
+    store = store or bootstrap_store(settings)
     recheck = timedelta(seconds=settings.recheck_interval)
     recrawl = timedelta(seconds=settings.recrawl_interval)
     log.info("scheduler.started", tick=settings.scheduler_tick)
