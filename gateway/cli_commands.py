@@ -39,18 +39,12 @@ def send(
     params: dict[str, str] | None = None,
     timeout: float = DEFAULT_WAIT,
     hint: str | None = None,
-    conflict_hint: str | None = None,
 ) -> None:
     """Send a command. Without `wait`, say it was accepted; with it, print `success` of
     the settled command, or fail with the command's error. `hint` is the next step after
-    a failed outcome, `conflict_hint` after a `conflict` refusal."""
+    a failed outcome (a refusal's message already says what to do)."""
     api = client()
-    try:
-        accepted = api.request(method, path, json=body, params=params)
-    except CommandRejected as exc:
-        if exc.code == "conflict" and conflict_hint:
-            exc.hint = conflict_hint
-        fail(exc)
+    accepted = call(api, method, path, json=body, params=params)
     command_id = accepted["command_id"]
     if not wait:
         human = f"accepted: command {command_id}\nfollow it with `reglink command {command_id}`"

@@ -104,8 +104,6 @@ def link(
         as_json=as_json,
         success=_registry_outcome,
         hint=f"{name} is kept as `failed`: {_fix_or_remove(project, name)}",
-        conflict_hint=f"{name} exists already: {_fix_or_remove(project, name)}, "
-        f"or link it under another name",
     )
 
 
@@ -182,8 +180,6 @@ def unlink(
         wait=wait,
         as_json=as_json,
         success=lambda _outcome: f"{name}: unlinked",
-        conflict_hint=f"see who uses it with `reglink jobs list {project}`; "
-        f"`reglink unlink {project} {name} --force` tells them to drop it",
     )
 
 
