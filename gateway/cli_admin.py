@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from events.errors import ApiUnreachable, CommandRejected, Misconfigured
+from gateway import instance
 from gateway.cli_common import Json, emit, fail, settings
 from gateway.client import ApiClient
 from gateway.settings import Settings
@@ -88,6 +89,15 @@ def admin_settings() -> Settings:
     """The running `reglink up`'s store; when no store is there yet, say plainly that a
     new one is being created, and where."""
     current = settings()
+    found = instance.running()
+    if found is not None and found.external_database and current.database_url is None:
+        fail(
+            Misconfigured(
+                f"the running `reglink up` (pid {found.pid}) keeps its data in the database "
+                "REGLINK_DATABASE_URL names, and REGLINK_DATABASE_URL is unset here",
+                "set REGLINK_DATABASE_URL as it is set for `reglink up`",
+            )
+        )
     database = current.data_dir / "reglink.db"
     if current.database_url is None and not database.exists():
         typer.echo(

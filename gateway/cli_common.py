@@ -37,14 +37,6 @@ def settings() -> Settings:
         update["data_dir"] = found.data_dir
     if "api_url" not in current.model_fields_set:
         update["api_url"] = found.api_url
-    if found.external_database and current.database_url is None:
-        fail(
-            CommandRejected(
-                f"the running `reglink up` (pid {found.pid}) keeps its data in a database "
-                "named by REGLINK_DATABASE_URL, which is unset here",
-                "set REGLINK_DATABASE_URL as it is set for `reglink up`",
-            )
-        )
     return current.model_copy(update=update)
 
 

@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from gateway.logs import DEFAULT_REPEATS, configure_logging
+from gateway.logs import DEFAULT_REPEAT_WINDOW, DEFAULT_REPEATS, Quieter, configure_logging
 
 
 def lines_of(stream: io.StringIO) -> list[str]:
@@ -35,3 +35,18 @@ def test_repeated_lines_are_held_back_and_counted() -> None:
         log.warning("scheduler.pass_failed", error="OperationalError")
     log.warning("scheduler.pass_failed", error="another")  # a different line passes
     assert len(lines_of(stream)) == DEFAULT_REPEATS + 1
+
+
+def test_the_first_line_of_a_new_window_says_how_many_were_held_back() -> None:
+    now = [0.0]
+    quieter = Quieter(logging.INFO, clock=lambda: now[0])
+
+    def record() -> logging.LogRecord:
+        event = {"event": "outbox.relay_failed", "error": "OperationalError"}
+        return logging.LogRecord("workers.relay", logging.WARNING, "", 0, event, None, None)
+
+    passed = [quieter.filter(record()) for _ in range(DEFAULT_REPEATS + 7)]
+    assert passed.count(True) == DEFAULT_REPEATS
+    now[0] = DEFAULT_REPEAT_WINDOW + 1
+    later = record()
+    assert quieter.filter(later) and later.msg["repeated"] == 7  # type: ignore[index]
