@@ -1,4 +1,9 @@
-"""Why a command is refused: one small hierarchy, one machine-readable code each."""
+"""Why a command is refused: one small hierarchy, one machine-readable code each.
+
+These codes, the failure reasons of `workers/outbound/errors.py` and the few the CLI
+adds (`api_unreachable`, `misconfigured`, `timeout`) are one vocabulary, listed in
+docs/errors.md: the API's `{"error": {"code"}}`, a failed command's `error.code`, the
+CLI's `error: CODE: …` and an event's `reason` all use it."""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ from __future__ import annotations
 class CommandRejected(Exception):
     """A command that must not change anything; `code` is stable, `message` is for people."""
 
-    code = "invalid"
+    code = "invalid_input"
     http_status = 422
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint  # the next step for a person: a setting or a command to run
 
 
 class InvalidInput(CommandRejected):
@@ -72,10 +78,30 @@ class Conflict(CommandRejected):
     http_status = 409
 
 
+class ApiUnreachable(CommandRejected):
+    """The CLI cannot reach the reglink API (not started, or another address)."""
+
+    code = "api_unreachable"
+    http_status = 503
+
+
+class Misconfigured(CommandRejected):
+    """A process lacks a setting it needs (keys, Redis) or settings disagree."""
+
+    code = "misconfigured"
+    http_status = 500
+
+
+class TimedOut(CommandRejected):
+    """A wait ended before the command's outcome was known; the command carries on."""
+
+    code = "timeout"
+    http_status = 504
+
+
 REJECTIONS: dict[str, type[CommandRejected]] = {
     cls.code: cls
     for cls in (
-        CommandRejected,
         InvalidInput,
         InsecureNotAllowed,
         InvalidSealedSecret,
@@ -85,5 +111,8 @@ REJECTIONS: dict[str, type[CommandRejected]] = {
         Forbidden,
         NotFound,
         Conflict,
+        ApiUnreachable,
+        Misconfigured,
+        TimedOut,
     )
 }

@@ -19,7 +19,9 @@ from store.identity import (
     set_member,
 )
 from store.identity import issue_token as new_token
+from store.identity import list_projects as all_projects
 from store.identity import list_tokens as tokens
+from store.identity import remove_member as take_away
 from store.identity import revoke_token as revoke
 from store.identity import set_operator as set_operator_role
 
@@ -106,3 +108,19 @@ def list_tokens(settings: Settings) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def remove_member(settings: Settings, project: str, user_name: str) -> dict[str, Any]:
+    store = bootstrap_store(settings)
+    with store.uow() as uow:
+        row = find_project(uow.session, project)
+        take_away(uow.session, row, user_name)
+        uow.audit("member.removed", actor=None, project_id=row.id, target=user_name)
+        uow.commit()
+    return {"project": project, "user": user_name, "removed": True}
+
+
+def list_projects(settings: Settings) -> dict[str, Any]:
+    store = bootstrap_store(settings)
+    with store.uow() as uow:
+        return {"projects": [{"name": name} for name, _ in all_projects(uow.session)]}

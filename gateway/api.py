@@ -15,6 +15,7 @@ from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
 from gateway.api_ops import ops_router
+from gateway.api_projects import projects_router
 from gateway.api_registries import registries_router
 from gateway.body_limit import BodyLimit
 from gateway.bootstrap import Container
@@ -50,6 +51,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(commands_router(container))
     app.include_router(jobs_router(container))
     app.include_router(ops_router(container))
+    app.include_router(projects_router(container))
     app.include_router(health_router(container))
     install_console(app, container)
     app.include_router(asyncapi_router())

@@ -14,10 +14,12 @@ from gateway.documents import delivery_document, job_document
 from store.identity import authorize
 from store.jobs import (
     create_job,
+    delete_job,
     drop_registry,
     list_deliveries,
     list_jobs,
     retry_delivery,
+    rotate_job_secret,
     use_registry,
 )
 from store.secrets import SecretBox
@@ -81,5 +83,23 @@ def jobs_router(container: Container) -> APIRouter:
             retry_delivery(uow, found, job, delivery_id, user)
             uow.commit()
         return {"delivery_id": delivery_id, "status": "pending"}
+
+    @router.delete("/{job}", status_code=204)
+    def delete(project: str, job: str, user: User) -> Response:
+        """The job stops receiving deliveries; its secret and history are destroyed."""
+        with container.uow() as uow:
+            found = authorize(uow.session, project, user, owner=True)
+            delete_job(uow, found, job, user)
+            uow.commit()
+        return Response(status_code=204)
+
+    @router.post("/{job}/secret")
+    def rotate(project: str, job: str, user: User) -> dict[str, Any]:
+        """A new signing secret, in this answer and nowhere else; the old one stops now."""
+        with container.uow() as uow:
+            found = authorize(uow.session, project, user, owner=True)
+            secret = rotate_job_secret(uow, box, found, job, user)
+            uow.commit()
+        return {"name": job, "secret": secret}
 
     return router

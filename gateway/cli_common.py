@@ -1,4 +1,5 @@
-"""What every `reglink` subcommand shares: the API client, output, and failing clearly."""
+"""What every `reglink` subcommand shares: settings that find the running `reglink up`,
+the API client, output, and failing clearly (one or two lines, or one JSON document)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import re
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.globals import get_current_context  # the click Typer runs on
 
 from events.errors import CommandRejected
+from gateway import instance
 from gateway.client import ApiClient
 from gateway.settings import Settings
 
@@ -22,10 +25,23 @@ Wait = Annotated[
         "--wait", help="Block until the command's effect is settled; exit 1 if it failed."
     ),
 ]
+Project = Annotated[str, typer.Argument(help="The project, e.g. demo.", show_default=False)]
+Name = Annotated[str, typer.Argument(help="The registry's name in the project.")]
 
 
 def settings() -> Settings:
-    return Settings()
+    """The environment's settings; REGLINK_DATA_DIR and REGLINK_API_URL, when unset, are
+    the running `reglink up`'s, so a command run from any directory sees its data."""
+    current = Settings()
+    found = instance.running()
+    if found is None:
+        return current
+    update: dict[str, Any] = {}
+    if "data_dir" not in current.model_fields_set:
+        update["data_dir"] = found.data_dir
+    if "api_url" not in current.model_fields_set:
+        update["api_url"] = found.api_url
+    return current.model_copy(update=update)
 
 
 def client() -> ApiClient:
@@ -46,8 +62,22 @@ def emit(document: dict[str, Any], as_json: bool, human: str) -> None:
     typer.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else printable(human))
 
 
-def fail(exc: CommandRejected) -> NoReturn:
-    typer.echo(printable(f"error: {exc.code}: {exc.message}"), err=True)
+def wants_json() -> bool:
+    """Whether the running command was given --json (errors then go to stdout as JSON)."""
+    context = get_current_context(silent=True)
+    return bool(context is not None and context.params.get("as_json"))
+
+
+def fail(exc: CommandRejected, *, as_json: bool | None = None) -> NoReturn:
+    """End the command: `error: CODE: message` and the next step on stderr, or, with
+    --json, `{"error": {"code", "message", "hint"}}` on stdout. Exit 1."""
+    if wants_json() if as_json is None else as_json:
+        error = {"code": exc.code, "message": exc.message, "hint": exc.hint}
+        typer.echo(json.dumps({"error": error}, indent=2, sort_keys=True))
+    else:
+        typer.echo(printable(f"error: {exc.code}: {exc.message}"), err=True)
+        if exc.hint:
+            typer.echo(printable(f"hint: {exc.hint}"), err=True)
     raise typer.Exit(1)
 
 

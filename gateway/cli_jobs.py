@@ -6,15 +6,16 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli_common import Json, call, client, emit
+from gateway.cli_common import Json, Name, Project, call, client, emit
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Build jobs and the registries they use.")
+Job = Annotated[str, typer.Argument(help="The build job's name in the project.")]
 
 
 @jobs_app.command("add")
 def jobs_add(
-    project: str,
-    job: str,
+    project: Project,
+    job: Job,
     webhook: Annotated[str, typer.Option(help="Where deliveries go.")],
     as_json: Json = False,
 ) -> None:
@@ -26,21 +27,21 @@ def jobs_add(
 
 
 @jobs_app.command("use")
-def jobs_use(project: str, job: str, name: str, as_json: Json = False) -> None:
+def jobs_use(project: Project, job: Job, name: Name, as_json: Json = False) -> None:
     """Let a build job use a verified registry; it receives the current details at once."""
     document = call(client(), "PUT", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
     emit(document, as_json, f"{job} uses {name} (version {document['version']})")
 
 
 @jobs_app.command("drop")
-def jobs_drop(project: str, job: str, name: str) -> None:
+def jobs_drop(project: Project, job: Job, name: Name) -> None:
     """Stop a build job from using a registry."""
     call(client(), "DELETE", f"/v1/projects/{project}/jobs/{job}/registries/{name}")
     typer.echo(f"{job} no longer uses {name}")
 
 
 @jobs_app.command("list")
-def jobs_list(project: str, as_json: Json = False) -> None:
+def jobs_list(project: Project, as_json: Json = False) -> None:
     """List build jobs and the registries they use."""
     document = call(client(), "GET", f"/v1/projects/{project}/jobs")
     lines = []
@@ -51,7 +52,7 @@ def jobs_list(project: str, as_json: Json = False) -> None:
 
 
 @jobs_app.command("deliveries")
-def jobs_deliveries(project: str, job: str, as_json: Json = False) -> None:
+def jobs_deliveries(project: Project, job: Job, as_json: Json = False) -> None:
     """A build job's deliveries, newest first, dead letters included."""
     document = call(client(), "GET", f"/v1/projects/{project}/jobs/{job}/deliveries")
     lines = [
@@ -63,7 +64,25 @@ def jobs_deliveries(project: str, job: str, as_json: Json = False) -> None:
 
 
 @jobs_app.command("redeliver")
-def jobs_redeliver(project: str, job: str, delivery_id: str) -> None:
+def jobs_redeliver(
+    project: Project,
+    job: Job,
+    delivery_id: Annotated[str, typer.Argument(help="From `reglink jobs deliveries`.")],
+) -> None:
     """Send a dead delivery again."""
     call(client(), "POST", f"/v1/projects/{project}/jobs/{job}/deliveries/{delivery_id}/retry")
     typer.echo(f"delivery {delivery_id} queued again")
+
+
+@jobs_app.command("delete")
+def jobs_delete(project: Project, job: Job, as_json: Json = False) -> None:
+    """Delete a build job: no more deliveries; its secret and history are destroyed."""
+    call(client(), "DELETE", f"/v1/projects/{project}/jobs/{job}")
+    emit({"job": job, "deleted": True}, as_json, f"job {job} deleted")
+
+
+@jobs_app.command("rotate-secret")
+def jobs_rotate_secret(project: Project, job: Job, as_json: Json = False) -> None:
+    """Give a build job a new signing secret (printed once); the old one stops at once."""
+    document = call(client(), "POST", f"/v1/projects/{project}/jobs/{job}/secret")
+    emit(document, as_json, f"job {job}: new secret\nsecret: {document['secret']}")

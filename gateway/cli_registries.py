@@ -1,27 +1,56 @@
-"""`reglink link|update|unlink|crawl` (commands, followed with --wait) and
-`reglink registries|show|repos|tags` (reads), all through the HTTP API."""
+"""`reglink link|update|unlink|crawl`: the registry commands, sent through the HTTP API
+and followed with --wait. After a failure each says what to do next."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from events.errors import CommandRejected
 from gateway.cli_commands import registry_line, send
-from gateway.cli_common import Json, Wait, call, client, emit, fail
+from gateway.cli_common import Json, Name, Project, Wait
+from gateway.cli_secrets import infer_auth, link_secrets, read_secret
 
 DEFAULT_CRAWL_WAIT = 3600.0  # seconds `crawl --wait` waits: a big catalog takes long
 
 registries_app = typer.Typer()
 
-
-def _read_secret() -> str:
-    value = sys.stdin.readline().rstrip("\r\n")
-    if not value:
-        fail(CommandRejected("expected the secret on standard input"))
-    return value
+Url = Annotated[
+    str,
+    typer.Argument(help="The registry's base URL, e.g. https://registry.example.com."),
+]
+Description = Annotated[str, typer.Option(help="A short description people see.")]
+Auth = Annotated[
+    str | None,
+    typer.Option(
+        help="anonymous, basic or oauth2 (default: basic with --username, oauth2 with "
+        "--token-stdin, else anonymous).",
+        show_default=False,
+    ),
+]
+Username = Annotated[
+    str | None, typer.Option(help="The registry user (implies --auth basic).", show_default=False)
+]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from standard input (a hidden prompt on a terminal).",
+    ),
+]
+TokenStdin = Annotated[
+    bool,
+    typer.Option(
+        "--token-stdin",
+        help="Read an oauth2 token from standard input (a hidden prompt on a terminal).",
+    ),
+]
+ExpiresAt = Annotated[
+    str | None,
+    typer.Option(
+        help="When the secret expires (ISO 8601), to be warned before.", show_default=False
+    ),
+]
 
 
 def _registry_outcome(outcome: dict[str, Any]) -> str:
@@ -30,63 +59,82 @@ def _registry_outcome(outcome: dict[str, Any]) -> str:
     return registry_line(registry) if registry else f"succeeded: command {outcome['id']}"
 
 
+def _fix_or_remove(project: str, name: str) -> str:
+    return (
+        f"fix it with `reglink update {project} {name} --url …` (or other options) "
+        f"or remove it with `reglink unlink {project} {name}`"
+    )
+
+
 @registries_app.command()
 def link(
-    project: str,
-    name: str,
-    url: str,
-    description: str = "",
-    auth: Annotated[str, typer.Option(help="anonymous, basic or oauth2")] = "anonymous",
-    username: str | None = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
-    token_stdin: Annotated[bool, typer.Option("--token-stdin")] = False,
+    project: Project,
+    name: Annotated[str, typer.Argument(help="A name for the registry, unique in the project.")],
+    url: Url,
+    description: Description = "",
+    auth: Auth = None,
+    username: Username = None,
+    password_stdin: PasswordStdin = False,
+    token_stdin: TokenStdin = False,
     repository: Annotated[
-        list[str] | None, typer.Option(help="A repository to browse (repeatable).")
+        list[str] | None,
+        typer.Option(help="A repository to browse when the catalog is not listed (repeatable)."),
     ] = None,
-    expires_at: Annotated[
-        str | None, typer.Option(help="When the secret expires (ISO 8601).")
-    ] = None,
+    expires_at: ExpiresAt = None,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
-    """Link a registry to a project."""
+    """Link a registry to a project; it is verified, then crawled."""
+    chosen = infer_auth(auth, username, token_stdin)
     body: dict[str, Any] = {
         "name": name,
         "url": url,
         "description": description,
-        "auth": auth,
+        "auth": chosen,
         "username": username,
         "repositories": repository or [],
         "expires_at": expires_at,
+        **link_secrets(chosen, password_stdin, token_stdin),
     }
-    if password_stdin:
-        body["password"] = _read_secret()
-    if token_stdin:
-        body["token"] = _read_secret()
-    path = f"/v1/projects/{project}/registries"
-    send("POST", path, body=body, wait=wait, as_json=as_json, success=_registry_outcome)
+    send(
+        "POST",
+        f"/v1/projects/{project}/registries",
+        body=body,
+        wait=wait,
+        as_json=as_json,
+        success=_registry_outcome,
+        hint=f"{name} is kept as `failed`: {_fix_or_remove(project, name)}",
+    )
 
 
 @registries_app.command()
 def update(
-    project: str,
-    name: str,
-    new_name: Annotated[str | None, typer.Option("--name", help="Rename the registry.")] = None,
-    url: Annotated[str | None, typer.Option(help="A new registry URL.")] = None,
-    description: str | None = None,
-    auth: Annotated[str | None, typer.Option(help="anonymous, basic or oauth2")] = None,
-    username: str | None = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
-    token_stdin: Annotated[bool, typer.Option("--token-stdin")] = False,
+    project: Project,
+    name: Name,
+    new_name: Annotated[
+        str | None, typer.Option("--name", help="Rename the registry.", show_default=False)
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="A new registry URL.", show_default=False)] = None,
+    description: Annotated[
+        str | None, typer.Option(help="A new description.", show_default=False)
+    ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(help="anonymous, basic or oauth2 (default: unchanged).", show_default=False),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option(help="A new registry user.", show_default=False)
+    ] = None,
+    password_stdin: PasswordStdin = False,
+    token_stdin: TokenStdin = False,
     repository: Annotated[
-        list[str] | None, typer.Option(help="Repositories to browse (replaces).")
+        list[str] | None, typer.Option(help="Repositories to browse (replaces the list).")
     ] = None,
     expected_version: Annotated[
-        int | None, typer.Option(help="Refuse if the version moved on.")
+        int | None,
+        typer.Option(help="Refuse if the registry's version moved on.", show_default=False),
     ] = None,
-    expires_at: Annotated[
-        str | None, typer.Option(help="When the secret expires (ISO 8601).")
-    ] = None,
+    expires_at: ExpiresAt = None,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
@@ -100,20 +148,26 @@ def update(
         "repositories": repository,
         "expected_version": expected_version,
         "expires_at": expires_at,
+        "password": read_secret("Password") if password_stdin else None,
+        "token": read_secret("Token") if token_stdin else None,
     }
-    if password_stdin:
-        body["password"] = _read_secret()
-    if token_stdin:
-        body["token"] = _read_secret()
     body = {k: v for k, v in body.items() if v is not None}
-    path = f"/v1/projects/{project}/registries/{name}"
-    send("PATCH", path, body=body, wait=wait, as_json=as_json, success=_registry_outcome)
+    send(
+        "PATCH",
+        f"/v1/projects/{project}/registries/{name}",
+        body=body,
+        wait=wait,
+        as_json=as_json,
+        success=_registry_outcome,
+        hint=f"the details in force stay as they were; see `reglink show {project} {name}` "
+        f"and try again with `reglink update {project} {name} …`",
+    )
 
 
 @registries_app.command()
 def unlink(
-    project: str,
-    name: str,
+    project: Project,
+    name: Name,
     force: Annotated[bool, typer.Option(help="Unlink even while build jobs use it.")] = False,
     wait: Wait = False,
     as_json: Json = False,
@@ -130,45 +184,15 @@ def unlink(
 
 
 @registries_app.command()
-def registries(
-    project: str,
-    all: Annotated[
-        bool, typer.Option("--all", help="Include pending and failed registries.")
-    ] = False,
-    as_json: Json = False,
-) -> None:
-    """List a project's linked registries."""
-    document = call(
-        client(), "GET", f"/v1/projects/{project}/registries", params={"all": str(all).lower()}
-    )
-    lines = [f"{'NAME':20} {'STATUS':14} {'VERSION':7} URL"]
-    for row in document["registries"]:
-        reason = f"  ({row['reason']})" if row.get("reason") else ""
-        lines.append(
-            f"{row['name']:20} {row['status']:14} {row['version']:<7} {row['url']}{reason}"
-        )
-    emit(document, as_json, "\n".join(lines))
-
-
-@registries_app.command()
-def show(project: str, name: str, as_json: Json = False) -> None:
-    """Show one registry."""
-    document = call(client(), "GET", f"/v1/projects/{project}/registries/{name}")
-    human = "\n".join(
-        f"{key}: {value}" for key, value in document.items() if value not in (None, [], "")
-    )
-    emit(document, as_json, human)
-
-
-@registries_app.command()
-def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) -> None:
+def crawl(project: Project, name: Name, wait: Wait = False, as_json: Json = False) -> None:
     """Crawl a registry's catalog now; with --wait, until the new snapshot is in place."""
 
     def crawled(outcome: dict[str, Any]) -> str:
         registry = outcome.get("registry") or {}
         return (
-            f"{registry.get('name', name)}: crawled, {registry.get('repository_count')} "
-            f"repositories, {registry.get('tag_count')} tags"
+            f"{registry.get('name', name)}: crawled, "
+            f"{plural(registry.get('repository_count') or 0, 'repository', 'repositories')}, "
+            f"{plural(registry.get('tag_count') or 0, 'tag')}"
         )
 
     send(
@@ -178,25 +202,9 @@ def crawl(project: str, name: str, wait: Wait = False, as_json: Json = False) ->
         as_json=as_json,
         success=crawled,
         timeout=DEFAULT_CRAWL_WAIT,
+        hint=f"the previous catalog stays browsable; see `reglink show {project} {name}`",
     )
 
 
-@registries_app.command()
-def repos(project: str, name: str, as_json: Json = False) -> None:
-    """List a registry's repositories (from its last crawl)."""
-    document = call(client(), "GET", f"/v1/projects/{project}/registries/{name}/repositories")
-    human = "\n".join(f"{row['name']}  ({row['tags']} tags)" for row in document["repositories"])
-    emit(document, as_json, human)
-
-
-@registries_app.command()
-def tags(project: str, name: str, repo: str, as_json: Json = False) -> None:
-    """List a repository's tags with digest, media type and platforms."""
-    document = call(
-        client(), "GET", f"/v1/projects/{project}/registries/{name}/repositories/{repo}/tags"
-    )
-    lines = [
-        f"{row['tag']:24} {row['digest'] or '-':73} {','.join(row['platforms'])}"
-        for row in document["tags"]
-    ]
-    emit(document, as_json, "\n".join(lines))
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"

@@ -3,7 +3,7 @@ the gateway, so the store only answers queries. None of them ever holds a secret
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from store.tables import BuildJob, CatalogRepository, CatalogTag, CommandRecord, Delivery, Registry
@@ -32,6 +32,8 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "crawl_error": registry.crawl_error,
         "crawl_finished_at": _iso(registry.crawl_finished_at),
         "retry": _retry(registry),
+        "activity": activity(registry),
+        "progress": _progress(registry),
     }
 
 
@@ -44,6 +46,35 @@ def _retry(registry: Registry) -> dict[str, Any] | None:
         "attempt": registry.retry_count,
         "reason": registry.retry_reason,
         "next_try_at": _iso(registry.retry_at),
+    }
+
+
+def activity(registry: Registry) -> str | None:
+    """What reglink is doing with the registry now, beside its status: `verifying` (a
+    link), `verifying_update` (an update's new details), `crawling`, or null."""
+    if registry.status == "pending":
+        return "verifying"
+    if registry.pending_update_id is not None:
+        return "verifying_update"
+    if _crawling(registry):
+        return "crawling"
+    return None
+
+
+def _crawling(registry: Registry) -> bool:
+    """A crawl holds the registry's lease (renewed while it runs: a killed one lapses)."""
+    lease = registry.crawl_lease_until
+    return lease is not None and lease > datetime.now(UTC)
+
+
+def _progress(registry: Registry) -> dict[str, Any] | None:
+    """The running crawl's counts so far (rows written, a catalog page at a time)."""
+    if not _crawling(registry):
+        return None
+    return {
+        "started_at": _iso(registry.crawl_started_at),
+        "repositories": registry.crawl_seen_repositories or 0,
+        "tags": registry.crawl_seen_tags or 0,
     }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from events import sealing
+from events.errors import Misconfigured
 from gateway.settings import Settings
 from store.secrets import generate_key
 
@@ -17,8 +18,19 @@ SEALING_FILE = "sealing.keys"
 STORE_FILE = "store.keys"
 
 
-class MissingKeys(Exception):
+GENERATE_HINT = (
+    "run `reglink up` once to generate keys into the data folder, or set "
+    'REGLINK_SEALING_KEYS (generate: python -c "from events.sealing import '
+    'generate_private_key as g; print(g())") and REGLINK_STORE_KEYS (generate: '
+    'python -c "from store.secrets import generate_key as g; print(g())")'
+)  # the recipe docker-compose.yml also gives
+
+
+class MissingKeys(Misconfigured):
     """Neither settings nor the data folder hold the keys this process needs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, GENERATE_HINT)
 
 
 @dataclass(frozen=True)
@@ -36,9 +48,7 @@ def _read_or_create(path: Path, make: Callable[[], str], create: bool) -> tuple[
     if path.exists():
         return _split(path.read_text())
     if not create:
-        raise MissingKeys(
-            f"no keys in settings and no {path}; run `reglink up` once or set REGLINK_ keys"
-        )
+        raise MissingKeys(f"no keys: REGLINK_SEALING_KEYS/REGLINK_STORE_KEYS unset and no {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

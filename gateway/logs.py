@@ -1,4 +1,5 @@
-"""structlog set-up: JSON in production, console on a terminal, secrets redacted always.
+"""structlog set-up: JSON in production, console on a terminal, secrets redacted always,
+and quiet: one line per command step at INFO, not one per HTTP request.
 
 Redaction runs last before rendering, on every line from reglink, dramatiq, uvicorn and
 anything else that logs through the standard library, so a secret logged by mistake
@@ -10,12 +11,17 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import threading
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 REDACTED = "[redacted]"
+CHATTY_LOGGERS = ("httpx", "httpcore", "uvicorn.access")  # a line per request: DEBUG
+DEFAULT_REPEATS = 5  # identical lines let through per window; the rest are counted
+DEFAULT_REPEAT_WINDOW = 60.0  # seconds
 _SECRET_KEY = re.compile(
     r"pass(word)?|secret|token|authorization|credential|sealed|api[_-]?key", re.I
 )
@@ -50,6 +56,56 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return dict(scrub(event_dict))
 
 
+class Quieter(logging.Filter):
+    """Per-request lines (httpx, httpcore, uvicorn's access log) are DEBUG, not INFO; a
+    line repeated more than DEFAULT_REPEATS times in a window is held back, and the next
+    one let through says how many were (`repeated`)."""
+
+    def __init__(self, level: int, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._level = level
+        self._clock = clock
+        self._seen: dict[tuple[Any, ...], list[float]] = {}  # key -> [window start, count]
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(CHATTY_LOGGERS) and record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            if self._level > logging.DEBUG:
+                return False
+        return self._within_limit(record)
+
+    def _within_limit(self, record: logging.LogRecord) -> bool:
+        key = _line_key(record)
+        now = self._clock()
+        with self._lock:
+            start, count = self._seen.get(key, (now, 0.0))
+            if now - start > DEFAULT_REPEAT_WINDOW:
+                held = int(count) - DEFAULT_REPEATS
+                self._seen[key] = [now, 1.0]
+                if held > 0:
+                    _say_repeated(record, held)
+                return True
+            self._seen[key] = [start, count + 1]
+            if len(self._seen) > 10_000:  # bounded memory: forget old lines
+                self._seen.clear()
+            return count < DEFAULT_REPEATS
+
+
+def _line_key(record: logging.LogRecord) -> tuple[Any, ...]:
+    if isinstance(record.msg, dict):
+        items = tuple(sorted((k, str(v)) for k, v in record.msg.items() if k != "timestamp"))
+        return (record.name, record.levelno, items)
+    return (record.name, record.levelno, str(record.msg), str(record.args))
+
+
+def _say_repeated(record: logging.LogRecord, held: int) -> None:
+    if isinstance(record.msg, dict):
+        record.msg = {**record.msg, "repeated": held}
+    else:
+        record.msg = f"{record.msg} (and {held} times more)"
+
+
 def configure_logging(
     log_format: str = "auto", level: str = "INFO", stream: TextIO | None = None
 ) -> None:
@@ -82,8 +138,9 @@ def configure_logging(
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    handler.addFilter(Quieter(root.level))
+    root.handlers[:] = [handler]
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error", "dramatiq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from events.broker import publish_command
+from events.errors import Misconfigured
+from gateway import instance
 from gateway.api import create_app
 from gateway.bootstrap import Container, bootstrap, bootstrap_broker, bootstrap_store
 from gateway.logs import configure_logging
@@ -34,7 +37,7 @@ DEFAULT_THREADS = 4  # worker threads per process: the work is network-bound
 CRAWL_QUEUE = "crawl"  # consumed by a pool of its own (REGLINK_CRAWL_THREADS)
 
 
-class NeedsRedis(Exception):
+class NeedsRedis(Misconfigured):
     """A process that shares work with others needs a shared broker."""
 
 
@@ -79,29 +82,47 @@ def running_workers(
 
 
 def run_up(settings: Settings, host: str, port: int) -> None:
+    """Everything one machine needs: API, web page, workers, outbox relay and scheduler,
+    so a rotated password is noticed without a second process."""
     configure_logging(settings.log_format, settings.log_level)
     container = bootstrap(settings, create_keys=True)
     stop = threading.Event()
+    scheduler = threading.Thread(
+        target=run_scheduler,
+        args=(settings, stop, container),
+        name="scheduler",
+        daemon=True,
+    )
     with running_workers(container, DEFAULT_THREADS):
         if container.settings.redis_url is None:
             # the in-process broker starts empty: whatever was in flight when this process
             # last stopped is sent again now, from the store
             scheduler_pass(container.uow, container.broker, settings, everything=True)
-        scheduler = threading.Thread(
-            target=run_scheduler,
-            args=(settings, stop, container),
-            name="scheduler",
-            daemon=True,
-        )
         scheduler.start()
-        log.info(
-            "reglink.up", api=f"http://{host}:{port}", data_dir=str(settings.data_dir.resolve())
-        )
+        sys.stderr.write(banner(settings, host, port))
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        instance.record(settings.data_dir, f"http://{local}:{port}", bool(settings.database_url))
         try:
             uvicorn.run(create_app(container), host=host, port=port, log_config=None)
         finally:
+            instance.forget()
             stop.set()
             scheduler.join(timeout=5)
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    """The few lines `reglink up` says on start: what runs, where data lives, where to go."""
+    base = f"http://{host}:{port}"
+    broker = "Redis" if settings.redis_url else "in-process broker"
+    database = "PostgreSQL" if "postgres" in settings.resolved_database_url() else "SQLite"
+    return (
+        f"reglink up: API, web page, workers, outbox relay and scheduler ({broker}, {database})\n"
+        f"  data folder  {settings.data_dir.resolve()}\n"
+        f"  API          {base}/v1   (the CLI finds it on its own)\n"
+        f"  API docs     {base}/docs\n"
+        f"  web page     {base}/\n"
+        "  stop with Ctrl-C\n"
+    )
 
 
 def run_api(settings: Settings, host: str, port: int) -> None:
@@ -204,6 +225,7 @@ def _wait_for_signal() -> None:
 def _require_redis(settings: Settings, what: str) -> None:
     if not settings.redis_url:
         raise NeedsRedis(
-            f"`reglink {what}` shares work through Redis: set REGLINK_REDIS_URL "
-            "(or run everything in one process with `reglink up`)"
+            f"`reglink {what}` shares work through Redis, and REGLINK_REDIS_URL is unset",
+            "set REGLINK_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run everything in "
+            "one process with `reglink up`",
         )

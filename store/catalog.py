@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, func
+from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
@@ -43,10 +43,12 @@ class RepositorySnapshot:
 def write_page(
     uow: UnitOfWorkFactory, registry_id: str, generation: str, page: Iterable[RepositorySnapshot]
 ) -> int:
-    """Rows of one page of repositories under `generation`; how many tags they hold."""
+    """Rows of one page of repositories under `generation`; how many tags they hold. The
+    registry's progress counts them in the same transaction."""
     with uow() as unit:
-        tags = 0
+        tags = repositories = 0
         for repo in page:
+            repositories += 1
             unit.add(
                 CatalogRepository(
                     registry_id=registry_id,
@@ -68,6 +70,15 @@ def write_page(
                         platforms=list(tag.platforms),
                     )
                 )
+        unit.session.execute(
+            update(Registry)
+            .where(col(Registry.id) == registry_id)
+            .values(
+                crawl_seen_repositories=func.coalesce(Registry.crawl_seen_repositories, 0)
+                + repositories,
+                crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + tags,
+            )
+        )
         unit.commit()
         return tags
 
@@ -105,6 +116,8 @@ def _claim(uow: UnitOfWorkFactory, registry_id: str) -> bool:
         ):
             return False
         registry.crawl_lease_until = now + timedelta(seconds=DEFAULT_LEASE_S)
+        registry.crawl_started_at = now  # shown `crawling`, with nothing seen yet
+        registry.crawl_seen_repositories = registry.crawl_seen_tags = 0
         unit.add(registry)
         unit.commit()
         return True

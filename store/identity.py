@@ -188,3 +188,35 @@ def memberships(session: Session, user_name: str) -> list[tuple[str, str]]:
         .order_by(col(Project.name))
     )
     return [(name, role) for name, role in session.exec(statement)]
+
+
+def remove_member(session: Session, project: Project, user_name: str) -> None:
+    """Take the user's role in the project away; the last owner stays (someone must be
+    able to change the project), and their API token keeps working elsewhere."""
+    user = session.exec(select(User).where(User.name == user_name)).first()
+    member = session.get(Member, (project.id, user.id)) if user else None
+    if user is None or member is None:
+        raise NotFound(f"{user_name!r} is not a member of project {project.name!r}")
+    if member.role == "owner":
+        owners = session.exec(
+            select(Member).where(Member.project_id == project.id, Member.role == "owner")
+        ).all()
+        if len(owners) == 1:
+            raise Conflict(f"{user_name!r} is the last owner of project {project.name!r}")
+    session.delete(member)
+
+
+def list_projects(session: Session, user_name: str | None = None) -> list[tuple[str, str | None]]:
+    """Projects by name with the user's role in each (only theirs), or all of them with no
+    role when `user_name` is None (the operator's view from `reglink admin`)."""
+    if user_name is None:
+        names = session.exec(select(Project.name).order_by(col(Project.name)))
+        return [(name, None) for name in names]
+    rows = session.exec(
+        select(Project.name, Member.role)
+        .join(Member, col(Member.project_id) == col(Project.id))
+        .join(User, col(User.id) == col(Member.user_id))
+        .where(User.name == user_name)
+        .order_by(col(Project.name))
+    )
+    return [(name, role) for name, role in rows]

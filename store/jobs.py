@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
@@ -13,7 +14,7 @@ from events.webhooks import generate_secret
 from store.deliveries import next_sequence
 from store.registries import VISIBLE_STATUSES, get_active
 from store.secrets import SecretBox
-from store.tables import BuildJob, Delivery, JobRegistry, Project, Registry
+from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry
 from store.uow import UnitOfWork
 
 DEFAULT_DELIVERY_LISTING = 200  # newest deliveries shown per job
@@ -176,3 +177,28 @@ def retry_delivery(
         target=job.name,
         delivery=delivery.id,
     )
+
+
+def delete_job(uow: UnitOfWork, project: Project, job_name: str, actor: str) -> None:
+    """The job, the registries it used and its delivery history go; a delivery in flight
+    finds its row gone and sends nothing. The job's signing secret is destroyed with it."""
+    session = uow.session
+    job = find_job(session, project, job_name)
+    for table in (JobRegistry, Delivery, DeliveryLease):
+        session.execute(delete(table).where(col(table.job_id) == job.id))
+    session.delete(job)
+    uow.audit("job.deleted", actor=actor, project_id=project.id, target=job.name)
+
+
+def rotate_job_secret(
+    uow: UnitOfWork, box: SecretBox, project: Project, job_name: str, actor: str
+) -> str:
+    """A new signing secret for the job, shown once; deliveries sign with it from now on,
+    so the receiver must switch to it (the old one stops verifying at once)."""
+    job = find_job(uow.session, project, job_name)
+    secret = generate_secret()
+    sealed = box.encrypt(secret)
+    job.wrapped_key, job.secret_ciphertext = sealed.wrapped_key, sealed.ciphertext
+    uow.session.add(job)
+    uow.audit("job.secret_rotated", actor=actor, project_id=project.id, target=job.name)
+    return secret

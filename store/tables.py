@@ -93,6 +93,9 @@ class Registry(SQLModel, table=True):
     retry_count: int = 0
     retry_reason: str | None = None
     retry_at: datetime | None = None
+    crawl_started_at: datetime | None = None  # the running (or last) crawl's start
+    crawl_seen_repositories: int | None = None  # written so far by the running crawl
+    crawl_seen_tags: int | None = None
 
 
 class CatalogRepository(SQLModel, table=True):

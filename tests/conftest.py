@@ -170,3 +170,16 @@ def auth(token: str) -> dict[str, str]:
 def registries_in(container: Container) -> list[Registry]:
     with container.uow() as uow:
         return list(uow.session.exec(select(Registry)))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`reglink up` records itself under XDG_STATE_HOME: tests keep that to themselves, so
+    no test finds (or leaves behind) the developer's own running reglink."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before

@@ -217,7 +217,13 @@ def _crawl(
             release_crawl(uow, target.registry_id)
             raise
         record_crawl_error(uow, cause, target.registry_id, failure)
-        bound.warning("crawl.failed", reason=exc.reason, error=str(exc), pages=pages)
+        bound.warning(
+            "crawl.failed",
+            reason=exc.reason,
+            error=str(exc),
+            pages=pages,
+            requests=client.requests_sent,
+        )
         return None
     crawled = switch_generation(
         uow, cause, target, generation, CONSUMER, repositories=repositories, tags=tags
@@ -228,6 +234,7 @@ def _crawl(
         repositories=repositories,
         tags=tags,
         pages=pages,
+        requests=client.requests_sent,
         seconds=round(time.monotonic() - started, 3),
     )
     return crawled

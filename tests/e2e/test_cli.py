@@ -62,7 +62,7 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegi
         crawled = cli_json(env, "crawl", "demo", "private", "--wait")
         assert crawled["status"] == "succeeded" and crawled["registry"]["tag_count"] == 1
         said = cli(env, "crawl", "demo", "private", "--wait")
-        assert said.stdout == "private: crawled, 1 repositories, 1 tags\n"
+        assert said.stdout == "private: crawled, 1 repository, 1 tag\n"
         repos = cli_json(env, "repos", "demo", "private")["repositories"]
         assert repos == [{"name": "team/app", "tags": 1}]
         listed = cli_json(env, "tags", "demo", "private", "team/app")["tags"]
@@ -86,7 +86,8 @@ def test_newcomer_tour_on_reglink_up(tmp_path: Path, basic_registry: RunningRegi
 
         duplicate = cli(env, "link", "demo", "HUB", "https://registry.example.test")
         assert duplicate.returncode != 0
-        assert "conflict" in duplicate.stderr
+        assert duplicate.stderr.startswith("error: conflict: ")
+        assert "reglink unlink demo" in duplicate.stderr
         insecure = cli(env, "link", "demo", "plain", "http://registry.example.test")
         assert insecure.returncode != 0 and "insecure_not_allowed" in insecure.stderr
         unlinked = cli(env, "unlink", "demo", "private", "--wait")

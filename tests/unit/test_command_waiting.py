@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 import gateway.cli_commands
 import gateway.client
+from events.errors import TimedOut
 from gateway.cli import app
-from gateway.client import ApiClient, ApiError
+from gateway.client import ApiClient
 
 COMMAND = "/v1/commands/c-1"
 REGISTRY = {
@@ -86,7 +87,7 @@ def test_waiting_stops_at_failed_too() -> None:
 
 def test_waiting_gives_up_after_its_timeout() -> None:
     api = ScriptedApi({("GET", COMMAND): [command("running")]})
-    with pytest.raises(ApiError, match="no outcome for command c-1"):
+    with pytest.raises(TimedOut, match="no outcome for command c-1"):
         api.wait_for_command("c-1", timeout=0)
 
 
@@ -106,7 +107,13 @@ def test_a_failed_command_exits_1_with_its_error_on_stderr(
 ) -> None:
     api = accepting("PATCH", "/v1/projects/demo/registries/hub", command("running"), FAILED)
     code, out, err = run_cli(monkeypatch, api, "update", "demo", "hub", "--wait")
-    assert (code, out, err) == (1, "", "error: unauthorized: the registry said 401\n")
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "command c-1: running",  # not a terminal: one plain line per state
+        "error: unauthorized: the registry said 401",
+        "hint: the details in force stay as they were; see `reglink show demo hub` and try "
+        "again with `reglink update demo hub …`",
+    ]
 
 
 def test_json_prints_the_final_command_document_even_when_it_failed(
@@ -129,6 +136,40 @@ def test_crawl_wait_reports_the_counts_of_the_new_snapshot(
     assert (code, out) == (0, "hub: crawled, 3 repositories, 7 tags\n")
 
 
+def test_a_failed_link_says_how_to_fix_or_remove_what_was_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = accepting("POST", "/v1/projects/demo/registries", FAILED)
+    code, _, err = run_cli(monkeypatch, api, "link", "demo", "anon", "https://r.test", "--wait")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "hint: anon is kept as `failed`: fix it with `reglink update demo anon --url …` "
+        "(or other options) or remove it with `reglink unlink demo anon`"
+    )
+
+
+def test_waiting_shows_the_crawl_counts_as_they_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crawling(repositories: int, tags: int) -> dict[str, Any]:
+        progress = {"started_at": "2030-01-01T00:00:00", "repositories": repositories, "tags": tags}
+        registry = {**REGISTRY, "activity": "crawling", "progress": progress}
+        return command("running", registry=registry)
+
+    api = accepting(
+        "POST",
+        "/v1/projects/demo/registries/hub/crawl",
+        crawling(0, 0),
+        crawling(0, 0),
+        crawling(1000, 2500),
+        command("succeeded", registry=REGISTRY),
+    )
+    code, _, err = run_cli(monkeypatch, api, "crawl", "demo", "hub", "--wait")
+    assert code == 0
+    assert err.splitlines() == [
+        "hub: crawling, 0 repositories and 0 tags so far",
+        "hub: crawling, 1000 repositories and 2500 tags so far",
+    ]
+
+
 def test_unlink_wait_says_unlinked(monkeypatch: pytest.MonkeyPatch) -> None:
     api = accepting(
         "DELETE", "/v1/projects/demo/registries/hub", command("succeeded", registry=None)
@@ -140,7 +181,8 @@ def test_unlink_wait_says_unlinked(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_wait_only_the_acceptance_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     api = accepting("POST", "/v1/projects/demo/registries/hub/crawl", command("running"))
     code, out, _ = run_cli(monkeypatch, api, "crawl", "demo", "hub")
-    assert (code, out) == (0, "accepted: command c-1\n")
+    assert out.splitlines() == ["accepted: command c-1", "follow it with `reglink command c-1`"]
+    assert code == 0
     assert ("GET", COMMAND) not in api.calls
 
 
@@ -174,4 +216,4 @@ def test_command_wait_exits_1_once_failed(monkeypatch: pytest.MonkeyPatch) -> No
     code, out, err = run_cli(monkeypatch, api, "command", "c-1", "--wait")
     assert code == 1
     assert out == "command c-1 (LinkRegistry): failed\n"
-    assert err == "error: unauthorized: the registry said 401\n"
+    assert err == "command c-1: running\nerror: unauthorized: the registry said 401\n"

@@ -7,6 +7,7 @@ some registries answer `/v2/` with a Bearer challenge but guard the catalog with
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,6 +101,12 @@ class RegistryClient:
         self._page_size = page_size
         self._base = base_url.rstrip("/")
         self._auth = ChallengeAnswerer(http, credentials, clock)
+        self._sent = 0  # requests sent, for a crawl's summary
+        self._sent_lock = threading.Lock()
+
+    @property
+    def requests_sent(self) -> int:
+        return self._sent
 
     # -- the API ---------------------------------------------------------------------
 
@@ -263,6 +270,8 @@ class RegistryClient:
         return self._send(method, url, headers)
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+        with self._sent_lock:
+            self._sent += 1
         try:
             response = self._http.request(method, url, headers=headers)
             response.read()

@@ -1,0 +1,52 @@
+"""Logs stay readable: HTTP client request lines are DEBUG, and a line repeated many
+times in a minute is held back, then counted."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import structlog
+
+from gateway.logs import DEFAULT_REPEAT_WINDOW, DEFAULT_REPEATS, Quieter, configure_logging
+
+
+def lines_of(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+def test_http_request_lines_are_debug_only() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream)
+    logging.getLogger("httpx").info('HTTP Request: GET http://r.test/v2/ "HTTP/1.1 200 OK"')
+    structlog.get_logger("reglink").info("crawl.finished", repositories=3)
+    assert len(lines_of(stream)) == 1 and "crawl.finished" in stream.getvalue()
+
+    configure_logging("json", "DEBUG", stream)
+    logging.getLogger("httpx").info("HTTP Request: GET http://r.test/v2/")
+    assert '"level": "debug"' in lines_of(stream)[-1]
+
+
+def test_repeated_lines_are_held_back_and_counted() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream)
+    log = structlog.get_logger("reglink")
+    for _ in range(50):
+        log.warning("scheduler.pass_failed", error="OperationalError")
+    log.warning("scheduler.pass_failed", error="another")  # a different line passes
+    assert len(lines_of(stream)) == DEFAULT_REPEATS + 1
+
+
+def test_the_first_line_of_a_new_window_says_how_many_were_held_back() -> None:
+    now = [0.0]
+    quieter = Quieter(logging.INFO, clock=lambda: now[0])
+
+    def record() -> logging.LogRecord:
+        event = {"event": "outbox.relay_failed", "error": "OperationalError"}
+        return logging.LogRecord("workers.relay", logging.WARNING, "", 0, event, None, None)
+
+    passed = [quieter.filter(record()) for _ in range(DEFAULT_REPEATS + 7)]
+    assert passed.count(True) == DEFAULT_REPEATS
+    now[0] = DEFAULT_REPEAT_WINDOW + 1
+    later = record()
+    assert quieter.filter(later) and later.msg["repeated"] == 7  # type: ignore[index]
