@@ -83,7 +83,7 @@ def write_page(
         return tags
 
 
-DEFAULT_LEASE_S = 90.0  # a crawl's lease; renewed while it runs, so a killed one's lapses soon
+DEFAULT_LEASE_S = 30.0  # a crawl's lease; renewed while it runs, so a killed one's lapses soon
 
 
 @contextmanager
