@@ -17,7 +17,7 @@ from events.errors import CommandRejected, InvalidInput
 from events.messages import Command
 from events.validation import validate_command
 from gateway.bootstrap import Container
-from store import commands as records
+from store import command_records as records
 from store.prechecks import precheck
 from store.tables import CommandRecord
 

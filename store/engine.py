@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
 
 
-def normalize_url(url: str) -> str:
+def driver_url(url: str) -> str:
     """Plain `postgresql://` URLs use psycopg 3, the driver we ship."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
@@ -21,7 +21,7 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    url = normalize_url(url)
+    url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_write_transactions(engine)

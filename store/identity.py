@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from events.envelope import new_id
 from events.errors import Conflict, Forbidden, InvalidInput, NotFound
 from events.validation import check_name
 from store.tables import ApiToken, Member, Project, User, utcnow
@@ -19,10 +19,6 @@ TOKEN_PREFIX = "rlk_"
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def ensure_user(

@@ -38,7 +38,7 @@ from events.messages import (
     RegistryVerified,
 )
 from events.validation import host_port
-from store.commands import OPEN, finish
+from store.command_records import OPEN, finish
 from store.secrets import Sealed
 from store.tables import CommandRecord, Registry, RegistryUpdate, utcnow
 

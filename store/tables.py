@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from events.envelope import utcnow
 
 
 class User(SQLModel, table=True):
@@ -221,7 +219,7 @@ class CommandRecord(SQLModel, table=True):
     project: str
     actor: str | None = None
     correlation_id: str
-    status: str = "queued"  # queued | running | succeeded | failed (see store.commands)
+    status: str = "queued"  # queued | running | succeeded | failed (see store.command_records)
     error_code: str | None = None
     error_message: str | None = None
     registry_id: str | None = Field(default=None, index=True)

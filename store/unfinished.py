@@ -33,7 +33,7 @@ from events.messages import (
     UpdateRegistry,
 )
 from store import lifecycle
-from store.commands import OPEN
+from store.command_records import OPEN
 from store.tables import CommandRecord, Delivery, Registry, RegistryUpdate, utcnow
 from store.uow import UnitOfWork
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
 from events.errors import Conflict
-from store import commands, credentials, inbox
+from store import command_records, credentials, inbox
 from store.secrets import Sealed
 from store.tables import (
     AuditEntry,
@@ -90,7 +90,7 @@ class UnitOfWork:
         return self.session.get(RegistryUpdate, update_id, populate_existing=True)
 
     def command(self, command_id: str) -> CommandRecord | None:
-        return commands.lock(self.session, command_id)
+        return command_records.lock(self.session, command_id)
 
     def open_commands(self, registry_id: str) -> list[CommandRecord]:
         """Commands on the registry still waiting for their effect."""
@@ -98,7 +98,7 @@ class UnitOfWork:
             select(CommandRecord)
             .where(
                 CommandRecord.registry_id == registry_id,
-                col(CommandRecord.status).in_(commands.OPEN),
+                col(CommandRecord.status).in_(command_records.OPEN),
             )
             .with_for_update()
         )

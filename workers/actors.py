@@ -30,7 +30,7 @@ from events.messages import (
     RegistryUpdateRequested,
 )
 from store.unfinished import note_retry
-from workers.commands import handle_command
+from workers.command_actor import handle_command
 from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, CrawlLimits, crawl_registry
 from workers.deliver import deliver
 from workers.deps import WorkerDeps

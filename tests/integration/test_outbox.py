@@ -19,7 +19,7 @@ from gateway.settings import Settings
 from store.inbox import first_time
 from store.tables import OutboxMessage
 from tests.integration.redis_queue import queued_messages
-from workers.commands import handle_command
+from workers.command_actor import handle_command
 from workers.relay import relay_once
 
 
@@ -99,7 +99,7 @@ from gateway.bootstrap import bootstrap
 from gateway.settings import Settings
 from events.envelope import Envelope
 from events.messages import LinkRegistry
-from workers.commands import handle_command
+from workers.command_actor import handle_command
 
 settings = Settings.model_validate_json(sys.argv[1])
 container = bootstrap(settings)

@@ -28,7 +28,7 @@ from events.messages import (
     UpdateRegistry,
 )
 from store import lifecycle
-from store.commands import OPEN
+from store.command_records import OPEN
 from store.lifecycle import (
     BUMPS,
     STATUSES,

@@ -16,7 +16,7 @@ from events.envelope import parse_envelope
 from events.errors import CommandRejected, UnknownCommand
 from events.messages import Command
 from events.validation import validate_command
-from store import commands as records
+from store import command_records as records
 from store.prechecks import precheck
 from store.uow import UnitOfWorkFactory
 from workers.poison import Poison
