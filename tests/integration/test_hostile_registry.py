@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from gateway import cli_registries
+from events.envelope import utcnow
+from gateway import cli_browse
 from gateway.bootstrap import Container
 from gateway.cli import app
 from gateway.client import ApiClient
@@ -57,7 +58,7 @@ def cli(api: TestClient, project: dict[str, Any], monkeypatch: pytest.MonkeyPatc
         wired._http = TestClient(api.app, headers=auth(project["owner_token"]))
         return wired
 
-    monkeypatch.setattr(cli_registries, "client", client)
+    monkeypatch.setattr(cli_browse, "client", client)
     return CliRunner()
 
 
@@ -100,7 +101,7 @@ def test_hostile_names_are_skipped_and_the_rest_is_crawled(
 
     shown = cli.invoke(app, ["repos", "demo", "evil"])
     assert shown.exit_code == 0, shown.output
-    assert shown.output.splitlines() == ["ok/app  (1 tags)", "team/app  (1 tags)"]
+    assert shown.output.splitlines() == ["ok/app  (1 tag)", "team/app  (1 tag)"]
 
 
 def test_names_stored_earlier_are_shown_escaped(
@@ -119,6 +120,7 @@ def test_names_stored_earlier_are_shown_escaped(
             status="verified",
             catalog="supported",
             catalog_generation="g",
+            crawled_at=utcnow(),
         )
         uow.session.add(registry)
         uow.session.flush()

@@ -290,6 +290,18 @@ MATRIX: list[Case] = [
         {"confirm": True, "queue": "commands"},
         OPERATORS,
     ),
+    ("GET", "/v1/asyncapi.json", lambda w: "/v1/asyncapi.json", None, ANYONE),
+    ("GET", "/v1/projects", lambda w: "/v1/projects", None, {**ANYONE, "anonymous": 401}),
+    ("POST", J + "/secret", lambda w: "/v1/projects/p1/jobs/build/secret", None, owner_only(200)),
+    # these two end things the cases above use: they come last
+    ("DELETE", J, lambda w: "/v1/projects/p1/jobs/b2", None, owner_only(204)),
+    (
+        "DELETE",
+        P + "/members/{member}",
+        lambda w: "/v1/projects/p1/members/bob",
+        None,
+        owner_only(204),
+    ),
 ]
 
 
