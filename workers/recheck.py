@@ -17,15 +17,13 @@ import structlog
 from events.envelope import Envelope
 from events.messages import RecheckRequested
 from store import lifecycle
-from store.lifecycle import Failure
 from store.secrets import SecretBox
 from store.tables import utcnow
 from store.targets import load_target
 from store.uow import UnitOfWorkFactory
-from workers.outbound.errors import OutboundError
-from workers.outbound.registry_client import ClientFactory, Credentials
+from workers.outbound.registry_client import ClientFactory
 from workers.skipped import skipped
-from workers.transient import failure_or_retry
+from workers.transient import probe
 
 log = structlog.get_logger(__name__)
 CONSUMER = "recheck_registry"
@@ -64,11 +62,7 @@ def recheck_registry(
     if isinstance(target, str):
         skipped(uow, cause, target, "recheck")
         return None
-    failure: Failure | None = None
-    try:
-        clients(target.url, Credentials(target.auth, target.username, target.secret)).check()
-    except OutboundError as exc:
-        failure = failure_or_retry(exc, final)
+    _, failure = probe(clients, target, final)
     expiry = target.expires_at or token_expiry(target.secret)
     soon = expiry is not None and expiry - utcnow() <= expiry_warning
     with uow() as unit:

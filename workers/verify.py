@@ -7,22 +7,17 @@ that asked.
 
 from __future__ import annotations
 
-import time
-
 import structlog
 
 from events.envelope import Envelope
 from events.messages import RegistryLinkRequested
 from store import lifecycle
-from store.lifecycle import Failure
 from store.secrets import SecretBox
 from store.targets import load_target
 from store.uow import UnitOfWorkFactory
-from workers.metrics import VERIFY_DURATION
-from workers.outbound.errors import OutboundError
-from workers.outbound.registry_client import ClientFactory, Credentials
+from workers.outbound.registry_client import ClientFactory
 from workers.skipped import skipped
-from workers.transient import failure_or_retry
+from workers.transient import probe
 
 log = structlog.get_logger(__name__)
 CONSUMER = "verify_registry"
@@ -49,17 +44,7 @@ def verify_registry(
     if isinstance(target, str):
         skipped(uow, cause, target, "verify")
         return None
-    catalog: str | None = None
-    failure: Failure | None = None
-    started = time.perf_counter()
-    try:
-        catalog = clients(
-            target.url, Credentials(target.auth, target.username, target.secret)
-        ).check()
-        VERIFY_DURATION.labels("verified").observe(time.perf_counter() - started)
-    except OutboundError as exc:
-        VERIFY_DURATION.labels(exc.reason).observe(time.perf_counter() - started)
-        failure = failure_or_retry(exc, final)
+    catalog, failure = probe(clients, target, final)
     with uow() as unit:
         registry = unit.lock_current(target.registry_id, target.version)
         if (

@@ -12,10 +12,9 @@ from store.lifecycle import Failure
 from store.secrets import SecretBox
 from store.targets import load_proposal
 from store.uow import Clash, UnitOfWorkFactory
-from workers.outbound.errors import OutboundError
-from workers.outbound.registry_client import ClientFactory, Credentials
+from workers.outbound.registry_client import ClientFactory
 from workers.skipped import skipped
-from workers.transient import failure_or_retry
+from workers.transient import probe
 
 log = structlog.get_logger(__name__)
 CONSUMER = "verify_update"
@@ -41,14 +40,7 @@ def verify_update(
     if isinstance(target, str):
         skipped(uow, cause, target, "verify_update")
         return None
-    catalog: str | None = None
-    failure: Failure | None = None
-    try:
-        catalog = clients(
-            target.url, Credentials(target.auth, target.username, target.secret)
-        ).check()
-    except OutboundError as exc:
-        failure = failure_or_retry(exc, final)
+    catalog, failure = probe(clients, target, final)
     try:
         status = _record(uow, event, cause, catalog, failure)
     except Clash:  # the new name was taken while the update was verified
