@@ -13,10 +13,16 @@ from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
 DEFAULT_MAX_URL_LENGTH = 2048
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_REPOSITORY = re.compile(
+DEFAULT_MAX_REPOSITORY_LENGTH = 255  # the distribution spec's limit on a repository name
+# Published in the OpenAPI document as they are, so they stay within what both Python's
+# `re` and JSON Schema (ECMA-262) read alike. A name is never only dots: `.` and `..` are
+# path segments that HTTP clients collapse.
+NAME_PATTERN = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+REPOSITORY_PATTERN = (
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_NAME = re.compile(NAME_PATTERN)
+_REPOSITORY = re.compile(REPOSITORY_PATTERN)
 
 
 def check_name(value: str, what: str = "name") -> str:
@@ -25,7 +31,9 @@ def check_name(value: str, what: str = "name") -> str:
     if len(value) > DEFAULT_MAX_NAME_LENGTH:
         raise InvalidInput(f"{what} must be at most {DEFAULT_MAX_NAME_LENGTH} characters")
     if not _NAME.match(value):
-        raise InvalidInput(f"{what} may only contain letters, digits, '.', '_' and '-'")
+        raise InvalidInput(
+            f"{what} may only contain letters, digits, '.', '_' and '-', and not only dots"
+        )
     return value
 
 
@@ -39,7 +47,7 @@ def check_description(value: str) -> str:
 
 def check_repository(value: str) -> str:
     """Repository names as the distribution spec allows them (lower case path components)."""
-    if len(value) > 255 or not _REPOSITORY.match(value):
+    if len(value) > DEFAULT_MAX_REPOSITORY_LENGTH or not _REPOSITORY.match(value):
         raise InvalidInput(f"repository {value!r} is not a valid repository name")
     return value
 
