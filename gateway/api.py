@@ -14,6 +14,7 @@ from gateway.api_errors import error_body
 from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
+from gateway.api_metrics import RequestMetrics
 from gateway.api_ops import ops_router
 from gateway.api_registries import registries_router
 from gateway.bootstrap import Container
@@ -22,6 +23,7 @@ from gateway.bootstrap import Container
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="reglink", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
     app.state.container = container
+    app.add_middleware(RequestMetrics)
 
     @app.exception_handler(CommandRejected)
     async def _rejected(_request: Request, exc: CommandRejected) -> JSONResponse:

@@ -13,6 +13,7 @@ from gateway.ops import queue_stats
 from store.health import (
     database_answers,
     deliveries_by_status,
+    outbox_backlog,
     registries_by_status,
 )
 from store.queues import broker_answers
@@ -47,8 +48,9 @@ def health_router(container: Container) -> APIRouter:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
     def metrics() -> Response:
-        """Store-derived gauges (registries by status, deliveries by outcome, queue depth),
-        plus the counters of any actors running in this process (`reglink up`)."""
+        """Store- and broker-derived gauges (registries and deliveries by status, queue
+        depth and oldest waiting message, outbox lag), this process's request counters,
+        and the counters of any actors running in it (`reglink up`)."""
         registry = CollectorRegistry()
         by_status = Gauge(
             "reglink_registries", "Registries by status", ["status"], registry=registry
@@ -62,14 +64,32 @@ def health_router(container: Container) -> APIRouter:
             ["queue", "state"],
             registry=registry,
         )
+        oldest = Gauge(
+            "reglink_queue_oldest_ready_age_seconds",
+            "Age of the oldest message waiting on the queue (0 when none waits)",
+            ["queue"],
+            registry=registry,
+        )
+        outbox = Gauge(
+            "reglink_outbox_unpublished", "Outbox rows not yet published", registry=registry
+        )
+        outbox_lag = Gauge(
+            "reglink_outbox_lag_seconds",
+            "Age of the oldest unpublished outbox row (0 when none)",
+            registry=registry,
+        )
         with container.uow() as uow:
             for status, count in registries_by_status(uow.session).items():
                 by_status.labels(status).set(count)
             for status, count in deliveries_by_status(uow.session).items():
                 deliveries.labels(status).set(count)
+            unpublished, lag = outbox_backlog(uow.session)
+        outbox.set(unpublished)
+        outbox_lag.set(lag)
         for row in queue_stats(container.broker):
             for state in ("ready", "delayed", "in_flight", "dead"):
                 depth.labels(row["queue"], state).set(row[state])
+            oldest.labels(row["queue"]).set(row["oldest_ready_age_s"] or 0)
         body = generate_latest(registry) + generate_latest(PROCESS_REGISTRY)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
