@@ -3,12 +3,12 @@ project or registry that is not there and meets a 404."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from hypothesis import strategies as st
 
-from events.validation import NAME_PATTERN
+from events.errors import InvalidInput
+from events.validation import check_name
 
 REGISTRY = "private"  # the verified, crawled registry in project demo
 JOB = "build-1"  # the build job in project demo that uses it
@@ -21,8 +21,14 @@ def flatmap_path_parameters(_context: Any, path_parameters: dict[str, Any]) -> A
     if not path_parameters:
         return st.just(path_parameters)
     known = {
-        key: KNOWN[key]
-        for key, value in path_parameters.items()
-        if key in KNOWN and isinstance(value, str) and re.fullmatch(NAME_PATTERN, value)
+        key: KNOWN[key] for key, value in path_parameters.items() if key in KNOWN and _valid(value)
     }
     return st.sampled_from([path_parameters, {**path_parameters, **known}])
+
+
+def _valid(value: object) -> bool:
+    try:
+        check_name(str(value))
+    except InvalidInput:
+        return False
+    return isinstance(value, str)
