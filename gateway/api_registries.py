@@ -3,20 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict
 
-from events.errors import InvalidInput
-from events.messages import (
-    AuthType,
-    CrawlRegistry,
-    LinkRegistry,
-    UnlinkRegistry,
-    UpdateRegistry,
-)
+from events.messages import CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
 from events.sealing import seal
 from gateway import submit as submitting
 from gateway.api_errors import BODY, COMMAND, READ, refusals
@@ -27,64 +18,13 @@ from gateway.api_models import (
     RepositoryList,
     TagList,
 )
-from gateway.api_params import (
-    STRICT_QUERY,
-    Description,
-    Name,
-    ProjectPath,
-    RegistryPath,
-    Repositories,
-    Secret,
-    Url,
-    Username,
-    Version,
-)
+from gateway.api_params import STRICT_QUERY, ProjectPath, RegistryPath
+from gateway.api_registry_bodies import LinkBody, UpdateBody, secret_of
 from gateway.auth import Caller, User
 from gateway.bootstrap import Container
 from gateway.documents import registry_document, repository_document, tag_document
 from store.identity import authorize
 from store.registries import get_active, list_registries, list_repositories, list_tags
-
-
-class LinkBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name
-    url: Url
-    description: Description = ""
-    auth: AuthType = "anonymous"
-    username: Username | None = None
-    password: Secret | None = None
-    token: Secret | None = None
-    repositories: Repositories = []
-    expires_at: datetime | None = None
-
-
-class UpdateBody(BaseModel):
-    """Fields left out keep their value; the secret is write-only."""
-
-    model_config = ConfigDict(extra="forbid")
-    new_name: Name | None = None
-    url: Url | None = None
-    description: Description | None = None
-    auth: AuthType | None = None
-    username: Username | None = None
-    password: Secret | None = None
-    token: Secret | None = None
-    repositories: Repositories | None = None
-    expires_at: datetime | None = None
-    expected_version: Version | None = None
-
-
-def _secret(body: LinkBody | UpdateBody) -> str | None:
-    """The one secret the auth type takes; the wrong kind is refused, not ignored."""
-    if body.password is not None and body.token is not None:
-        raise InvalidInput("give a password or a token, not both")
-    if body.auth == "basic" and body.token is not None:
-        raise InvalidInput("basic auth takes a password, not a token")
-    if body.auth == "oauth2" and body.password is not None:
-        raise InvalidInput("oauth2 auth takes a token, not a password")
-    chosen = body.password or body.token
-    return chosen.get_secret_value() if chosen is not None else None
 
 
 def _accepted(response: Response, result: submitting.Accepted) -> Accepted:
@@ -131,7 +71,7 @@ def registries_router(container: Container) -> APIRouter:
             description=body.description,
             auth=body.auth,
             username=body.username,
-            sealed_secret=sealed(_secret(body), project),
+            sealed_secret=sealed(secret_of(body), project),
             repositories=tuple(body.repositories),
             expires_at=body.expires_at,
         )
@@ -151,7 +91,7 @@ def registries_router(container: Container) -> APIRouter:
         response: Response,
     ) -> Accepted:
         """New details are verified first; the old ones stay in force until they pass."""
-        secret = _secret(body)
+        secret = secret_of(body)
         fields = body.model_dump(exclude={"password", "token"}, exclude_none=True)
         if "repositories" in fields:
             fields["repositories"] = tuple(fields["repositories"])
