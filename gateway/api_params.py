@@ -8,9 +8,9 @@ from `/openapi.json` never builds a request the server would refuse for its shap
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from pydantic import Field, SecretStr
 
@@ -24,16 +24,23 @@ from events.validation import (
     NAME_PATTERN,
     REPOSITORY_PATTERN,
 )
+from gateway.submit import IDEMPOTENCY_KEY_PATTERN
 
 DEFAULT_MAX_REPOSITORIES = 1000  # repositories a registry link may be limited to
 DEFAULT_MAX_SECRET_LENGTH = 8192  # a password or token; OAuth2 refresh tokens can be long
 DEFAULT_MAX_USERNAME_LENGTH = 256  # OCIR's `tenancy/user` and e-mail addresses fit
 DEFAULT_MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the store
 DEFAULT_MAX_REPLAY_IDS = 10_000  # dead letters one replay request may name
+DEFAULT_MAX_CORRELATION_ID = 100  # what the envelope's `correlationid` holds
 # text the store can hold (PostgreSQL refuses NUL) and that prints as it is
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-# http(s), a host without userinfo, no query or fragment: the shape `check_url` accepts
-URL_SHAPE_PATTERN = r"^ *[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\x00-\x1f\x7f]+(?:/[^?#\x00-\x1f\x7f]*)?$"
+# http(s), a host (bracketed for IPv6) without userinfo, a numeric port, no query or
+# fragment: the shape `check_url` accepts, surrounding spaces included
+URL_SHAPE_PATTERN = (
+    r"^\s*[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:\[[0-9A-Za-z:.%]+\]|[^/?#@\[\]:\x00-\x1f\x7f]+)(?::[0-9]*)?"
+    r"(?:/[^?#\x00-\x1f\x7f]*)?\s*$"
+)
 # Basic auth joins user and password with ':', so a user name cannot contain one
 USERNAME_PATTERN = r"^[^\x00-\x1f\x7f:]+$"
 # a queue of the contract, or its delay (`.DQ`) or dead-letter (`.XQ`) queue
@@ -64,8 +71,38 @@ def _name_path(what: str) -> object:
 ProjectPath = Annotated[str, _name_path("project's name")]
 RegistryPath = Annotated[str, _name_path("registry's name in the project")]
 JobPath = Annotated[str, _name_path("build job's name in the project")]
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional header or query parameter is left out, never sent as null: publish
+    the string it is when present (pydantic would say `anyOf: [string, null]`)."""
+    variants = schema.pop("anyOf", [])
+    schema.update(next(v for v in variants if v.get("type") != "null"))
+
+
 QueueQuery = Annotated[
-    str | None, Query(pattern=QUEUE_PATTERN, description="One queue; all when left out.")
+    str | None,
+    Query(
+        pattern=QUEUE_PATTERN,
+        description="One queue; all when left out.",
+        json_schema_extra=_absent_not_null,
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Sending the same key again is the same command (8-100 characters).",
+        json_schema_extra=_absent_not_null,
+    ),
+]
+CorrelationIdHeader = Annotated[
+    str | None,
+    Header(
+        max_length=DEFAULT_MAX_CORRELATION_ID,
+        description="Ties the command's journey (logs, events) to the caller's own.",
+        json_schema_extra=_absent_not_null,
+    ),
 ]
 
 # body fields

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.errors import Unauthenticated
+from gateway.api_params import CorrelationIdHeader, IdempotencyKeyHeader
 from gateway.bootstrap import Container
-from gateway.submit import IDEMPOTENCY_KEY_PATTERN
 from store.identity import authenticate
 
 _bearer = HTTPBearer(auto_error=False)
@@ -49,25 +49,10 @@ class CommandCaller:
         }
 
 
-DEFAULT_MAX_CORRELATION_ID = 100  # what the envelope's `correlationid` holds
-
-
 def command_caller(
     user: User,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Sending the same key again is the same command (8-100 characters).",
-        ),
-    ] = None,
-    x_correlation_id: Annotated[
-        str | None,
-        Header(
-            max_length=DEFAULT_MAX_CORRELATION_ID,
-            description="Ties the command's journey (logs, events) to the caller's own.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+    x_correlation_id: CorrelationIdHeader = None,
 ) -> CommandCaller:
     """`Idempotency-Key` makes a retried request the same command; `X-Correlation-Id` ties
     the command's journey to the caller's own."""
