@@ -1,14 +1,17 @@
 """An Idempotency-Key names one command: sending it again is that command, and it cannot
-carry a different one past the checks."""
+carry a different one past the checks. The ids a caller chooses are checked first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from gateway.admin import create_project
+from gateway.bootstrap import Container
 from gateway.settings import Settings
+from store.tables import CommandRecord
 from tests.conftest import auth
 
 KEY = "retry-key-0001"
@@ -36,3 +39,14 @@ def test_a_key_cannot_carry_another_command_past_the_checks(
     assert elsewhere.json()["error"]["code"] == "conflict"
     crawl = api.post("/v1/projects/demo/registries/hub/crawl", headers=headers)
     assert crawl.status_code == 409, crawl.text
+
+
+def test_an_over_long_correlation_id_is_refused_before_anything_is_recorded(
+    container: Container, api: TestClient, project: dict[str, Any]
+) -> None:
+    headers = {**auth(project["owner_token"]), "X-Correlation-Id": "c" * 101}
+    response = api.post("/v1/projects/demo/registries", json=GOOD, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_input"
+    with container.uow() as uow:
+        assert uow.session.exec(select(CommandRecord)).first() is None
