@@ -37,9 +37,9 @@ PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 # http(s), a host (bracketed for IPv6) without userinfo, a numeric port, no query or
 # fragment: the shape `check_url` accepts, surrounding spaces included
 URL_SHAPE_PATTERN = (
-    r"^\s*[Hh][Tt][Tt][Pp][Ss]?://"
-    r"(?:\[[0-9A-Za-z:.%]+\]|[^/?#@\[\]:\x00-\x1f\x7f]+)(?::[0-9]*)?"
-    r"(?:/[^?#\x00-\x1f\x7f]*)?\s*$"
+    r"^[^\S\x00-\x1f\x7f]*[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[^\]]*)?\]|[^/?#@\[\]:\x00-\x1f\x7f]+)"
+    r"(?::[0-9]*)?(?:/[^?#\x00-\x1f\x7f]*)?[^\S\x00-\x1f\x7f]*$"
 )
 # Basic auth joins user and password with ':', so a user name cannot contain one
 USERNAME_PATTERN = r"^[^\x00-\x1f\x7f:]+$"

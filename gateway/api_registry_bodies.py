@@ -1,9 +1,11 @@
 """What a link or update request may hold: the fields, their published rules, and the
-one secret each auth type takes."""
+one secret each auth type takes. The rules between fields are published as JSON Schema
+conditions and enforced in code, which says which rule a request broke."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,9 +21,45 @@ from gateway.api_params import (
     Version,
 )
 
+_PRESENT = {"type": "string"}
+_ABSENT = {"type": "null"}  # left out or null
+
+
+def _when(auth: str, then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {"auth": {"const": auth}}, "required": ["auth"]}, "then": then}
+
+
+# One secret at most, and the kind each auth type takes (what `secret_of` refuses).
+SECRET_RULES: list[dict[str, Any]] = [
+    {"not": {"properties": {"password": _PRESENT, "token": _PRESENT}}},
+    _when("basic", {"properties": {"token": _ABSENT}}),
+    _when("oauth2", {"properties": {"password": _ABSENT}}),
+]
+# A link's auth type with exactly the fields it needs (`events.validation.check_auth`);
+# `auth` left out means anonymous.
+LINK_AUTH_RULES: list[dict[str, Any]] = [
+    {
+        "if": {"properties": {"auth": {"const": "anonymous"}}},
+        "then": {"properties": {"username": _ABSENT, "password": _ABSENT, "token": _ABSENT}},
+    },
+    _when(
+        "basic",
+        {"required": ["username", "password"], "properties": {"username": _PRESENT}},
+    ),
+    _when("oauth2", {"required": ["token"], "properties": {"token": _PRESENT}}),
+]
+
+
+def _link_rules(schema: dict[str, Any]) -> None:
+    schema["allOf"] = SECRET_RULES + LINK_AUTH_RULES
+
+
+def _update_rules(schema: dict[str, Any]) -> None:
+    schema["allOf"] = SECRET_RULES
+
 
 class LinkBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_link_rules)
     name: Name
     url: Url
     description: Description = ""
@@ -36,7 +74,7 @@ class LinkBody(BaseModel):
 class UpdateBody(BaseModel):
     """Fields left out keep their value; the secret is write-only."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_update_rules)
     new_name: Name | None = None
     url: Url | None = None
     description: Description | None = None

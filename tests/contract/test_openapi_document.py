@@ -113,5 +113,8 @@ def test_the_rules_the_server_enforces_are_in_the_schema(document: dict[str, Any
     assert body["url"]["maxLength"] == 2048
     assert body["repositories"]["maxItems"] == 1000
     assert "pattern" in body["repositories"]["items"]
+    rules = document["components"]["schemas"]["LinkBody"]["allOf"]
+    basic = next(rule for rule in rules if rule.get("if", {}).get("required") == ["auth"])
+    assert basic["then"]["required"] == ["username", "password"]
     queue = document["paths"]["/v1/ops/dead-letters"]["get"]["parameters"][0]["schema"]
     assert "commands" in queue["pattern"]
