@@ -114,7 +114,11 @@ def test_the_rules_the_server_enforces_are_in_the_schema(document: dict[str, Any
     assert body["repositories"]["maxItems"] == 1000
     assert "pattern" in body["repositories"]["items"]
     rules = document["components"]["schemas"]["LinkBody"]["allOf"]
-    basic = next(rule for rule in rules if rule.get("if", {}).get("required") == ["auth"])
-    assert basic["then"]["required"] == ["username", "password"]
+    needs = {
+        rule["if"]["properties"]["auth"]["const"]: rule["then"]["required"]
+        for rule in rules
+        if "required" in rule.get("then", {})
+    }
+    assert needs == {"basic": ["username", "password"], "oauth2": ["token"]}
     queue = document["paths"]["/v1/ops/dead-letters"]["get"]["parameters"][0]["schema"]
     assert "commands" in queue["pattern"]
