@@ -103,16 +103,21 @@ def test_worker_metrics_count_webhook_answers_and_delivery_latency(
         hooks.respond("build-1", Reply(status=503), times=1)
         assert use(api, token, "build-1").status_code == 200
         wait_events(hooks, "build-1", 1)
-    after = generate_latest(REGISTRY)
+
+    def grew(exposition: bytes, series: str) -> float:
+        return sample(exposition.decode(), series) - sample(before, series)
+
+    def recorded() -> bytes | None:
+        """The receiver has the event a moment before the worker records its answer."""
+        exposition = generate_latest(REGISTRY)
+        return exposition if grew(exposition, "reglink_delivery_latency_seconds_count") else None
+
+    after = wait_until(recorded, what="the delivery recorded")
     promtool_accepts(after)
-
-    def grew(series: str) -> float:
-        return sample(after.decode(), series) - sample(before, series)
-
-    assert grew('reglink_webhook_responses_total{code="503"}') == 1
-    assert grew('reglink_webhook_responses_total{code="200"}') == 1
-    assert grew("reglink_webhook_request_duration_seconds_count") == 2
-    assert wait_until(lambda: grew("reglink_delivery_latency_seconds_count") == 1 or None)
+    assert grew(after, 'reglink_webhook_responses_total{code="503"}') == 1
+    assert grew(after, 'reglink_webhook_responses_total{code="200"}') == 1
+    assert grew(after, "reglink_webhook_request_duration_seconds_count") == 2
+    assert grew(after, "reglink_delivery_latency_seconds_count") == 1
 
 
 def test_a_lease_wait_is_deferred_not_retried() -> None:
