@@ -13,17 +13,19 @@ from events.urls import normalize_url
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 DEFAULT_MAX_REPOSITORY_LENGTH = 255  # as the distribution spec advises
 DEFAULT_QUOTED_CHARS = 80  # of a refused value, quoted back in the error message
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the distribution spec's grammar
-_RESERVED_NAMES = (".", "..")
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)  # dot segments: an HTTP client collapses them out of a path
-_REPOSITORY = re.compile(
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Published in the OpenAPI document as they are, so they stay within what both Python's
+# `re` and JSON Schema (ECMA-262) read alike. A name is never only dots: `.` and `..` are
+# path segments that HTTP clients collapse.
+NAME_PATTERN = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+REPOSITORY_PATTERN = (
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_NAME = re.compile(NAME_PATTERN)
+_REPOSITORY = re.compile(REPOSITORY_PATTERN)
 
 
 def check_name(value: str, what: str = "name") -> str:
@@ -32,9 +34,9 @@ def check_name(value: str, what: str = "name") -> str:
     if len(value) > DEFAULT_MAX_NAME_LENGTH:
         raise InvalidInput(f"{what} must be at most {DEFAULT_MAX_NAME_LENGTH} characters")
     if not _NAME.match(value):
-        raise InvalidInput(f"{what} may only contain letters, digits, '.', '_' and '-'")
-    if value in _RESERVED_NAMES:
-        raise InvalidInput(f"{what} must not be '.' or '..'")
+        raise InvalidInput(
+            f"{what} may only contain letters, digits, '.', '_' and '-', and not only dots"
+        )
     return value
 
 

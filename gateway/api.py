@@ -7,13 +7,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
 
 from events.errors import CommandRejected, InvalidInput
 from gateway.api_asyncapi import asyncapi_router
 from gateway.api_commands import commands_router
+from gateway.api_errors import error_body
 from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
+from gateway.api_metrics import RequestMetrics
 from gateway.api_ops import ops_router
 from gateway.api_projects import projects_router
 from gateway.api_registries import registries_router
@@ -27,12 +30,23 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPIOffline(title="reglink", version="0.1.0", openapi_url="/openapi.json")
     app.state.container = container
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
 
     @app.exception_handler(CommandRejected)
     async def _rejected(_request: Request, exc: CommandRejected) -> JSONResponse:
+        return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.message))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        """What the router itself refuses (no such route, method not allowed) in the same
+        error model as everything else."""
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(
-            status_code=exc.http_status,
-            content={"error": {"code": exc.code, "message": exc.message}},
+            status_code=exc.status_code,
+            content=error_body(code, str(exc.detail)),
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -42,9 +56,7 @@ def create_app(container: Container) -> FastAPI:
             f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}"
             for err in exc.errors()
         )
-        return JSONResponse(
-            status_code=422, content={"error": {"code": InvalidInput.code, "message": problems}}
-        )
+        return JSONResponse(status_code=422, content=error_body(InvalidInput.code, problems))
 
     app.include_router(keys_router(container))
     app.include_router(registries_router(container))

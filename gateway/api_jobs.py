@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict
 
 from events.validation import check_name, check_url
+from gateway.api_errors import BODY, READ, WRITE, refusals
+from gateway.api_models import (
+    DeliveryList,
+    DeliveryRetry,
+    JobList,
+    JobUse,
+    NewJob,
+    RotatedSecret,
+)
+from gateway.api_params import STRICT_QUERY, JobPath, Name, ProjectPath, RegistryPath, Url
 from gateway.auth import User
 from gateway.bootstrap import Container
 from gateway.documents import delivery_document, job_document
@@ -27,16 +37,18 @@ from store.secrets import SecretBox
 
 class JobBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
-    webhook: str
+    name: Name
+    webhook: Url
 
 
 def jobs_router(container: Container) -> APIRouter:
-    router = APIRouter(prefix="/v1/projects/{project}/jobs")
+    router = APIRouter(
+        prefix="/v1/projects/{project}/jobs", tags=["jobs"], dependencies=STRICT_QUERY
+    )
     box = SecretBox(container.keys.store)
 
-    @router.post("", status_code=201)
-    def add(project: str, body: JobBody, user: User) -> dict[str, Any]:
+    @router.post("", status_code=201, operation_id="addJob", responses=refusals(*WRITE, *BODY))
+    def add(project: ProjectPath, body: JobBody, user: User) -> NewJob:
         """The signing secret is in this answer and nowhere else, ever."""
         check_name(body.name, "job name")
         webhook = check_url(body.webhook, container.settings.insecure_hosts)
@@ -44,48 +56,66 @@ def jobs_router(container: Container) -> APIRouter:
             found = authorize(uow.session, project, user, owner=True)
             secret = create_job(uow, box, found, body.name, webhook, user)
             uow.commit()
-        return {"name": body.name, "webhook": webhook, "secret": secret}
+        return NewJob(name=body.name, webhook=webhook, secret=secret)
 
-    @router.get("")
-    def listing(project: str, user: User) -> dict[str, Any]:
+    @router.get("", operation_id="listJobs", responses=refusals(*READ))
+    def listing(project: ProjectPath, user: User) -> JobList:
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=False)
             jobs = list_jobs(uow.session, found)
-            return {"jobs": [job_document(job, uses) for job, uses in jobs]}
+            return JobList(jobs=[job_document(job, uses) for job, uses in jobs])
 
-    @router.put("/{job}/registries/{name}")
-    def use(project: str, job: str, name: str, user: User) -> dict[str, Any]:
+    @router.put("/{job}/registries/{name}", operation_id="useRegistry", responses=refusals(*WRITE))
+    def use(project: ProjectPath, job: JobPath, name: RegistryPath, user: User) -> JobUse:
+        """The job gets the registry's current details now, and every update after."""
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=True)
             registry = use_registry(uow, found, job, name, user)
             uow.commit()
-            return {"job": job, "registry": registry.name, "version": registry.version}
+            return JobUse(job=job, registry=registry.name, version=registry.version)
 
-    @router.delete("/{job}/registries/{name}", status_code=204)
-    def drop(project: str, job: str, name: str, user: User) -> Response:
+    @router.delete(
+        "/{job}/registries/{name}",
+        status_code=204,
+        operation_id="dropRegistry",
+        responses={204: {"description": "The job was told to drop it."}, **refusals(*WRITE)},
+    )
+    def drop(project: ProjectPath, job: JobPath, name: RegistryPath, user: User) -> Response:
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=True)
             drop_registry(uow, found, job, name, user)
             uow.commit()
         return Response(status_code=204)
 
-    @router.get("/{job}/deliveries")
-    def deliveries(project: str, job: str, user: User) -> dict[str, Any]:
+    @router.get("/{job}/deliveries", operation_id="listDeliveries", responses=refusals(*READ))
+    def deliveries(project: ProjectPath, job: JobPath, user: User) -> DeliveryList:
+        """Newest first."""
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=False)
             rows = list_deliveries(uow.session, found, job)
-            return {"deliveries": [delivery_document(row, name) for row, name in rows]}
+            return DeliveryList(deliveries=[delivery_document(row, name) for row, name in rows])
 
-    @router.post("/{job}/deliveries/{delivery_id}/retry", status_code=202)
-    def retry(project: str, job: str, delivery_id: str, user: User) -> dict[str, Any]:
+    @router.post(
+        "/{job}/deliveries/{delivery_id}/retry",
+        status_code=202,
+        operation_id="retryDelivery",
+        responses=refusals(*WRITE),
+    )
+    def retry(
+        project: ProjectPath,
+        job: JobPath,
+        delivery_id: Annotated[str, Path(max_length=100)],
+        user: User,
+    ) -> DeliveryRetry:
+        """Send a dead delivery again."""
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=True)
             retry_delivery(uow, found, job, delivery_id, user)
             uow.commit()
-        return {"delivery_id": delivery_id, "status": "pending"}
+        return DeliveryRetry(delivery_id=delivery_id, status="pending")
 
-    @router.delete("/{job}", status_code=204)
-    def delete(project: str, job: str, user: User) -> Response:
+    @router.delete("/{job}", status_code=204, operation_id="deleteJob", responses=refusals(*WRITE))
+    def delete(project: ProjectPath, job: JobPath, user: User) -> Response:
         """The job stops receiving deliveries; its secret and history are destroyed."""
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=True)
@@ -93,13 +123,13 @@ def jobs_router(container: Container) -> APIRouter:
             uow.commit()
         return Response(status_code=204)
 
-    @router.post("/{job}/secret")
-    def rotate(project: str, job: str, user: User) -> dict[str, Any]:
+    @router.post("/{job}/secret", operation_id="rotateJobSecret", responses=refusals(*WRITE))
+    def rotate(project: ProjectPath, job: JobPath, user: User) -> RotatedSecret:
         """A new signing secret, in this answer and nowhere else; the old one stops now."""
         with container.uow() as uow:
             found = authorize(uow.session, project, user, owner=True)
             secret = rotate_job_secret(uow, box, found, job, user)
             uow.commit()
-        return {"name": job, "secret": secret}
+        return RotatedSecret(name=job, secret=secret)
 
     return router

@@ -6,18 +6,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from events.sealing import public_key_text
+from gateway.api_errors import refusals
+from gateway.api_models import SealingKey
+from gateway.api_params import STRICT_QUERY
 from gateway.bootstrap import Container
 
 
 def keys_router(container: Container) -> APIRouter:
-    router = APIRouter(prefix="/v1/keys")
+    router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=STRICT_QUERY)
 
-    @router.get("/sealing")
-    def sealing_key() -> dict[str, str]:
+    @router.get("/sealing", operation_id="showSealingKey", responses=refusals(422))
+    def sealing_key() -> SealingKey:
         """The workers' public key, for services that publish commands to the broker."""
-        return {
-            "algorithm": "HPKE-X25519-HKDF-SHA256-ChaCha20Poly1305",
-            "public_key": public_key_text(container.keys.public),
-        }
+        return SealingKey(
+            algorithm="HPKE-X25519-HKDF-SHA256-ChaCha20Poly1305",
+            public_key=public_key_text(container.keys.public),
+        )
 
     return router

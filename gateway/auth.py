@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.errors import Forbidden, Unauthenticated
+from gateway.api_params import CorrelationIdHeader, IdempotencyKeyHeader
 from gateway.bootstrap import Container
 from store.identity import authenticate, is_operator
 
@@ -65,8 +66,8 @@ class CommandCaller:
 
 def command_caller(
     user: User,
-    idempotency_key: Annotated[str | None, Header()] = None,
-    x_correlation_id: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+    x_correlation_id: CorrelationIdHeader = None,
 ) -> CommandCaller:
     """`Idempotency-Key` makes a retried request the same command; `X-Correlation-Id` ties
     the command's journey to the caller's own."""

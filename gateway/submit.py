@@ -13,7 +13,7 @@ from dramatiq.errors import BrokerError
 
 from events.broker import publish_command
 from events.envelope import Envelope
-from events.errors import CommandRejected, InvalidInput
+from events.errors import CommandRejected, Conflict, InvalidInput
 from events.messages import Command
 from events.validation import validate_command
 from gateway.bootstrap import Container
@@ -22,7 +22,8 @@ from store.prechecks import precheck
 from store.tables import CommandRecord
 
 log = structlog.get_logger(__name__)
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,100}$"  # also published in the OpenAPI document
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _CORRELATION_ID = re.compile(r"^[!-~]{1,100}$")  # printable ASCII, no space: it is logged
 _KEYS = uuid.UUID("6f1d3c52-8a51-4bb5-9a43-0b5d2f1c7e10")  # namespace of per-caller key ids
 
@@ -55,10 +56,15 @@ def submit(
     command_id = command_id_for(actor, idempotency_key)
     with container.uow() as uow:
         existing = uow.session.get(CommandRecord, command_id)
+        if existing is not None and (existing.type, existing.project) != (
+            command.TYPE,
+            command.project,
+        ):
+            raise Conflict("Idempotency-Key is already used for another command")
         if existing is not None and existing.status != "queued":
             return Accepted(command_id, existing.status)
-        if existing is None:
-            precheck(uow, command, actor)  # the actor checks again, with the same function
+        # a retry of a queued command is checked again: the key must not skip the rules
+        precheck(uow, command, actor)  # the actor checks again, with the same function
         envelope = Envelope.wrap(
             command,
             command_id=command_id,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure this machine has what the tests need: Debian's docker-registry and skopeo,
-# Node.js with the packages of tests/node (npm ci), and Redis and PostgreSQL answering on
+# Node.js with the packages of tests/node and tests/browser (npm ci), Debian's chromium,
+# promtool (package prometheus, to lint /metrics), and Redis and PostgreSQL answering on
 # 127.0.0.1. Idempotent; starts only what is down.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -8,6 +9,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
+command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 # The browser suite (tests/browser): Debian's chromium, and npm for axe-core (npm ci below).

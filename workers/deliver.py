@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
 import httpx
@@ -24,7 +25,9 @@ from events.messages import DeliverWebhook
 from events.validation import host_port
 from store import deliveries
 from store.credentials import open_secret
+from store.health import age_seconds
 from workers.deps import WorkerDeps
+from workers.metrics import DELIVERY_LATENCY, Deferred, webhook_answered
 from workers.outbound.errors import OutboundError
 from workers.outbound.retry_after import parse_retry_after
 
@@ -40,6 +43,7 @@ class Outgoing:
     url: str
     secret: str
     body: bytes
+    created_at: datetime  # of the delivery, for its end-to-end latency
 
 
 def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
@@ -69,7 +73,11 @@ def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
         job_secret = deliveries.job_secret(deps.box, claimed.job)
         uow.commit()
         return Outgoing(
-            delivery.id, claimed.job.webhook_url, job_secret, json.dumps(event).encode()
+            delivery.id,
+            claimed.job.webhook_url,
+            job_secret,
+            json.dumps(event).encode(),
+            delivery.created_at,
         )
 
 
@@ -95,12 +103,12 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
     assert isinstance(message, DeliverWebhook)
     prepared = prepare(deps, message.delivery_id)
     if prepared == "busy":
-        raise dramatiq.Retry(
-            "another send to this job holds the lease", delay=DEFAULT_LEASE_WAIT_MS
-        )
+        raise Deferred("another send to this job holds the lease", delay=DEFAULT_LEASE_WAIT_MS)
     if isinstance(prepared, str):
         return prepared
+    started = time.perf_counter()
     status, error, retry_after = send(deps, prepared)
+    webhook_answered(status, time.perf_counter() - started)
     retryable = status is None or status >= 500 or status in RETRY_STATUSES
     outcome, attempts = _settle(deps, prepared.delivery_id, status, error, retryable)
     log.info(
@@ -110,6 +118,8 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
         outcome=outcome,
         correlation_id=envelope.correlationid,
     )
+    if outcome == "delivered":
+        DELIVERY_LATENCY.observe(age_seconds(prepared.created_at))
     if outcome == "retry":
         delay = int(deps.retry_delay_ms(attempts - 1) * random.uniform(0.75, 1.25))
         if retry_after is not None:  # the jitter spreads retries out, never ahead of Retry-After

@@ -93,7 +93,10 @@ def changes_router(container: Container) -> APIRouter:
         with container.uow() as uow:
             found, _owner = open_project(uow, project, viewer, owner=True)
             registry = get_active(uow.session, found, name)
-            document, jobs = registry_document(registry), jobs_using(uow.session, registry)
+            document, jobs = (
+                registry_document(registry).model_dump(),
+                jobs_using(uow.session, registry),
+            )
         return render(
             request,
             "unlink.html",

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from events.errors import NotFound
 from gateway.bootstrap import Container
-from gateway.documents import command_document, registry_document
+from gateway.documents import command_document
 from gateway.web.forms import RegistryForm
 from gateway.web.progress import progress
 from gateway.web.viewer import ConsoleRoute, SignedIn, open_project, render
@@ -27,8 +27,7 @@ def _followed(
     if record is None or record.project != project:
         raise NotFound(f"command {command_id!r} not found in project {project!r}")
     registry = uow.session.get(Registry, record.registry_id) if record.registry_id else None
-    document = command_document(record)
-    document["registry"] = registry_document(registry) if registry else None
+    document = command_document(record, registry).model_dump()
     document["progress"] = progress(record, registry).document()
     return document, registry
 

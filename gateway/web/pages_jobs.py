@@ -22,9 +22,9 @@ def jobs_router(container: Container) -> APIRouter:
             found, owner = open_project(uow, project, viewer)
             listing = [
                 (
-                    job_document(job, uses),
+                    job_document(job, uses).model_dump(),
                     [
-                        delivery_document(row, name)
+                        delivery_document(row, name).model_dump()
                         for row, name in list_deliveries(uow.session, found, job.name)[
                             :DEFAULT_RECENT_DELIVERIES
                         ]

@@ -35,7 +35,7 @@ def registries_router(container: Container) -> APIRouter:
         with container.uow() as uow:
             found, owner = open_project(uow, project, viewer)
             rows = [
-                (registry_document(row), jobs_using(uow.session, row))
+                (registry_document(row).model_dump(), jobs_using(uow.session, row))
                 for row in list_registries(uow.session, found, include_all=True)
             ]
         return render(
@@ -64,7 +64,7 @@ def registries_router(container: Container) -> APIRouter:
                 offset=(page - 1) * DEFAULT_PAGE_SIZE,
                 limit=DEFAULT_PAGE_SIZE,
             )
-            document = registry_document(row)
+            document = registry_document(row).model_dump()
             jobs = jobs_using(uow.session, row)
         pages = max((total + DEFAULT_PAGE_SIZE - 1) // DEFAULT_PAGE_SIZE, 1)
         return render(
@@ -76,7 +76,7 @@ def registries_router(container: Container) -> APIRouter:
             registry=document,
             usable=document["status"] in USABLE,
             jobs=jobs,
-            repositories=[repository_document(r) for r in repos],
+            repositories=[repository_document(r).model_dump() for r in repos],
             total=total,
             q=q,
             page=page,
@@ -90,8 +90,8 @@ def registries_router(container: Container) -> APIRouter:
         with container.uow() as uow:
             found, _owner = open_project(uow, project, viewer)
             row = get_active(uow.session, found, name)
-            tags = [tag_document(t) for t in list_tags(uow.session, row, repository)]
-            document = registry_document(row)
+            tags = [tag_document(t).model_dump() for t in list_tags(uow.session, row, repository)]
+            document = registry_document(row).model_dump()
         return render(
             request,
             "repository.html",
