@@ -7,15 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import RootModel
 
 from events.asyncapi import document
+
+
+class AsyncApiDocument(RootModel[dict[str, Any]]):
+    """An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0)."""
 
 
 def asyncapi_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
     built = document()  # the models do not change while the process runs
 
-    @router.get("/asyncapi.json", operation_id="getAsyncApi")
+    @router.get("/asyncapi.json", operation_id="getAsyncApi", response_model=AsyncApiDocument)
     def asyncapi() -> dict[str, Any]:
         return built
 

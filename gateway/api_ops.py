@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.errors import InvalidInput
 from gateway import ops
-from gateway.api_errors import BODY, refusals
+from gateway.api_errors import BODY, WRITE, refusals
 from gateway.api_models import DeadLetterList, Purged, QueueList, Replayed
 from gateway.api_params import STRICT_QUERY, QueueName, QueueQuery, ReplayIds
 from gateway.auth import Operator, User
@@ -108,7 +108,7 @@ def ops_router(container: Container) -> APIRouter:
     @router.post(
         "/v1/projects/{project}/dead-letters/replay",
         operation_id="replayProjectDeadLetters",
-        responses=refusals(401, 403, 404, 422, *BODY),
+        responses=refusals(*WRITE, *BODY),
     )
     def project_replay(project: str, body: ReplayBody, user: User) -> Replayed:
         with container.uow() as uow:

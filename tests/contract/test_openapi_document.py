@@ -41,6 +41,13 @@ OPERATIONS = {
     "checkHealth",
     "checkReadiness",
     "showMetrics",
+    "getAsyncApi",
+    "listProjects",
+    "removeMember",
+    "deleteJob",
+    "rotateJobSecret",
+    "listProjectDeadLetters",
+    "replayProjectDeadLetters",
 }
 ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 

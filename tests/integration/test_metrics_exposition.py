@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from events.envelope import Envelope
 from events.messages import CrawlRequested
+from gateway.admin import set_operator
 from gateway.bootstrap import Container
 from store.tables import OutboxMessage
 from tests.conftest import auth
@@ -73,7 +74,9 @@ def test_api_metrics_show_queue_age_outbox_lag_and_requests_by_route(
     assert api.get("/v1/projects/nowhere/registries", headers=auth(project["owner_token"]))
     assert api.get("/v1/projects/demo/registries").status_code == 401
 
-    response = api.get("/metrics")
+    assert api.get("/metrics").status_code == 401, "every project's counts: operators only"
+    set_operator(container.settings, "alice", True)
+    response = api.get("/metrics", headers=auth(project["owner_token"]))
     assert response.status_code == 200
     promtool_accepts(response.content)
     text = response.text
