@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
 from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
-from events.urls import normalize_url
+from events.urls import normalize_url, registry_url
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
@@ -114,6 +114,12 @@ def check_url(value: str, insecure_hosts: Iterable[str]) -> str:
     return url
 
 
+def check_registry_url(value: str, insecure_hosts: Iterable[str]) -> str:
+    """A registry URL as people type it (`iad.ocir.io`, `docker.io`, `https://r.test/v2/`),
+    canonical, and allowed over plain http only for listed hosts."""
+    return check_url(registry_url(value), insecure_hosts)
+
+
 def check_auth(auth: str, username: str | None, has_secret: bool, *, require_secret: bool) -> None:
     """One authentication type, with exactly the fields it needs."""
     if auth == "anonymous":
@@ -141,7 +147,7 @@ def validate_link(command: LinkRegistry, insecure_hosts: Iterable[str]) -> LinkR
     check_auth(
         command.auth, command.username, command.sealed_secret is not None, require_secret=True
     )
-    url = check_url(command.url, insecure_hosts)
+    url = check_registry_url(command.url, insecure_hosts)
     return command.model_copy(
         update={"url": url, "repositories": tuple(dict.fromkeys(command.repositories))}
     )
@@ -161,7 +167,7 @@ def validate_update(command: UpdateRegistry, insecure_hosts: Iterable[str]) -> U
             check_repository(repository)
         changes["repositories"] = tuple(dict.fromkeys(command.repositories))
     if command.url is not None:
-        changes["url"] = check_url(command.url, insecure_hosts)
+        changes["url"] = check_registry_url(command.url, insecure_hosts)
     if command.expected_version is not None and command.expected_version < 1:
         raise InvalidInput("expected version must be at least 1")
     return command.model_copy(update=changes)

@@ -17,7 +17,10 @@ registries_app = typer.Typer()
 
 Url = Annotated[
     str,
-    typer.Argument(help="The registry's base URL, e.g. https://registry.example.com."),
+    typer.Argument(
+        help="The registry as its provider's docs write it: iad.ocir.io, ghcr.io, docker.io, "
+        "https://harbor.example.com (no scheme means https; a trailing /v2/ is fine)."
+    ),
 ]
 Description = Annotated[str, typer.Option(help="A short description people see.")]
 Auth = Annotated[
