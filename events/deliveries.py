@@ -63,6 +63,11 @@ class UpdatedData(DeliveryData):
     """The details in force (a new version, or a job that just started using it)."""
 
     config: DockerConfig
+    ca: str | None = Field(
+        default=None,
+        description="PEM certificates the registry's TLS chains to, when it uses a private "
+        "CA: Docker's certs.d/<host>/ca.crt, skopeo's --cert-dir, podman's --cert-dir",
+    )
 
 
 class UnlinkedData(DeliveryData):

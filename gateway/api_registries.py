@@ -31,6 +31,9 @@ class LinkBody(BaseModel):
     token: SecretStr | None = None
     repositories: list[str] = Field(default_factory=list, max_length=1000)
     expires_at: datetime | None = None
+    ca_pem: str | None = Field(
+        default=None, description="PEM certificates of the registry's private CA"
+    )
 
 
 class UpdateBody(BaseModel):
@@ -46,6 +49,9 @@ class UpdateBody(BaseModel):
     token: SecretStr | None = None
     repositories: list[str] | None = Field(default=None, max_length=1000)
     expires_at: datetime | None = None
+    ca_pem: str | None = Field(
+        default=None, description='PEM certificates of a private CA; "" drops the CA'
+    )
     expected_version: int | None = None
 
 
@@ -87,6 +93,7 @@ def registries_router(container: Container) -> APIRouter:
             sealed_secret=sealed(_secret(body), project),
             repositories=tuple(body.repositories),
             expires_at=body.expires_at,
+            ca_pem=body.ca_pem,
         )
         return _accepted(response, submit(container, command, **caller.submit_args()))
 

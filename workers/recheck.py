@@ -66,7 +66,9 @@ def recheck_registry(
         return None
     failure: Failure | None = None
     try:
-        clients(target.url, Credentials(target.auth, target.username, target.secret)).check()
+        clients(
+            target.url, Credentials(target.auth, target.username, target.secret), target.ca_pem
+        ).check()
     except OutboundError as exc:
         failure = failure_or_retry(exc, final)
     expiry = target.expires_at or token_expiry(target.secret)

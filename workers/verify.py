@@ -54,7 +54,7 @@ def verify_registry(
     started = time.perf_counter()
     try:
         catalog = clients(
-            target.url, Credentials(target.auth, target.username, target.secret)
+            target.url, Credentials(target.auth, target.username, target.secret), target.ca_pem
         ).check()
         VERIFY_DURATION.labels("verified").observe(time.perf_counter() - started)
     except OutboundError as exc:

@@ -45,7 +45,7 @@ def verify_update(
     failure: Failure | None = None
     try:
         catalog = clients(
-            target.url, Credentials(target.auth, target.username, target.secret)
+            target.url, Credentials(target.auth, target.username, target.secret), target.ca_pem
         ).check()
     except OutboundError as exc:
         failure = failure_or_retry(exc, final)
