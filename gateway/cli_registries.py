@@ -93,7 +93,12 @@ def read_ca(path: Path) -> str:
 def _registry_outcome(outcome: dict[str, Any]) -> str:
     """`NAME: STATUS (version N)` of the registry the command settled."""
     registry = outcome.get("registry")
-    return registry_line(registry) if registry else f"succeeded: command {outcome['id']}"
+    if not registry:
+        return f"succeeded: command {outcome['id']}"
+    line = registry_line(registry)
+    if registry.get("catalog_note") and not registry.get("repositories"):
+        line += f"\nnote: {registry['catalog_note']}"
+    return line
 
 
 def _fix_or_remove(project: str, name: str) -> str:

@@ -21,6 +21,7 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "message": registry.message,
         "version": registry.version,
         "catalog": registry.catalog,
+        "catalog_note": catalog_note(registry.catalog),
         "repositories": list(registry.repositories),
         "expires_at": _iso(registry.expires_at),
         "created_at": _iso(registry.created_at),
@@ -35,6 +36,18 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "activity": activity(registry),
         "progress": _progress(registry),
     }
+
+
+def catalog_note(catalog: str | None) -> str | None:
+    """How to browse a registry that does not list its catalog (Docker Hub, GHCR, Harbor
+    and Quay for most accounts): it is usable, and shows the repositories named for it."""
+    if catalog != "unsupported":
+        return None
+    return (
+        "this registry does not list its catalog: name the repositories to browse "
+        "(`repositories` in the API; `reglink update P NAME --repository R`, repeatable; "
+        "Docker Hub's official images are library/NAME)"
+    )
 
 
 def _retry(registry: Registry) -> dict[str, Any] | None:
