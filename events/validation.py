@@ -21,6 +21,8 @@ DEFAULT_MAX_REPOSITORY_LENGTH = 255  # as the distribution spec advises
 DEFAULT_MAX_CA_BYTES = 64 * 1024  # a CA bundle of a few dozen certificates fits
 DEFAULT_MAX_CA_CERTIFICATES = 32  # more is no registry's private CA
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+# Google's user name for a short-lived OAuth2 access token (an hour): it cannot stay linked
+SHORT_LIVED_USERNAME = "oauth2accesstoken"
 DEFAULT_QUOTED_CHARS = 80  # of a refused value, quoted back in the error message
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the distribution spec's grammar
 _RESERVED_NAMES = (".", "..")
@@ -153,6 +155,12 @@ def check_auth(auth: str, username: str | None, has_secret: bool, *, require_sec
     if auth == "anonymous":
         if username or has_secret:
             raise InvalidInput("anonymous auth takes no username, password or token")
+    elif username == SHORT_LIVED_USERNAME:
+        raise InvalidInput(
+            f"{SHORT_LIVED_USERNAME} takes an access token that lapses within an hour; "
+            "link with a long-lived credential: username _json_key and a service account's "
+            "JSON key as the password (Artifact Registry, GCR)"
+        )
     elif auth == "basic":
         if not username:
             raise InvalidInput("basic auth needs a username")

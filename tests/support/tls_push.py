@@ -10,8 +10,11 @@ from tests.support.images import BearerChallenge, push_image
 from tests.support.registry import RunningRegistry
 
 
-def push_over_tls(registry: RunningRegistry, ca_pem: str, *images: str) -> None:
-    """Push each `repo:tag`; a token registry gets tokens minted by its own token server."""
+def push_over_tls(
+    registry: RunningRegistry, ca_pem: str, *images: str, basic: tuple[str, str] | None = None
+) -> None:
+    """Push each `repo:tag`; a token registry gets tokens minted by its own token server,
+    an htpasswd one the `basic` credentials."""
     context = ssl.create_default_context(cadata=ca_pem)
     server = registry.token
 
@@ -27,4 +30,4 @@ def push_over_tls(registry: RunningRegistry, ca_pem: str, *images: str) -> None:
     with httpx.Client(timeout=10.0, verify=context) as client:
         for image in images:
             repo, _, tag = image.partition(":")
-            push_image(registry.url, repo, tag, auth=mint if server else None, client=client)
+            push_image(registry.url, repo, tag, auth=mint if server else basic, client=client)
