@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import utcnow
+from events.urls import DOCKER_HUB_HOSTS
 from events.validation import host_port
 
 # CloudEvent `type` per delivery kind
@@ -22,8 +23,7 @@ TYPES = {
     "credentials_failing": "reglink.registry.credentials_failing",
     "credentials_expiring": "reglink.registry.credentials_expiring",
 }
-# Docker Hub's hosts, and the key both Docker's CLI and containers/image look it up by
-DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# the key both Docker's CLI and containers/image look Docker Hub up by
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 # the user name of an identity-token entry when the registry named none (Docker's
 # credential helpers' convention; both readers need a non-empty name before the colon)
@@ -63,6 +63,11 @@ class UpdatedData(DeliveryData):
     """The details in force (a new version, or a job that just started using it)."""
 
     config: DockerConfig
+    ca: str | None = Field(
+        default=None,
+        description="PEM certificates the registry's TLS chains to, when it uses a private "
+        "CA: Docker's certs.d/<host>/ca.crt, skopeo's --cert-dir, podman's --cert-dir",
+    )
 
 
 class UnlinkedData(DeliveryData):

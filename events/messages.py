@@ -35,10 +35,12 @@ class LinkRegistry(Command):
     sealed_secret: str | None = None
     repositories: tuple[str, ...] = ()
     expires_at: datetime | None = None
+    ca_pem: str | None = None  # PEM certificates the registry's TLS chains to (a private CA)
 
 
 class UpdateRegistry(Command):
-    """Fields left `None` keep their current value; the secret is write-only."""
+    """Fields left `None` keep their current value (`ca_pem` "" drops the CA); the secret
+    is write-only."""
 
     TYPE = "reglink.command.update"
     new_name: str | None = None
@@ -49,6 +51,7 @@ class UpdateRegistry(Command):
     sealed_secret: str | None = None
     repositories: tuple[str, ...] | None = None
     expires_at: datetime | None = None
+    ca_pem: str | None = None
     expected_version: int | None = None
 
 

@@ -16,12 +16,16 @@ import httpx
 from events.errors import InvalidInput
 
 DEFAULT_MAX_URL_LENGTH = 2048  # longer is no registry anyone types
+# Docker Hub's names as people type them (docs, `docker login`), and the one its API answers on
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_API = "https://registry-1.docker.io"
+_API_SUFFIX = re.compile(r"/v[12]/*$")  # `https://index.docker.io/v1/`, `https://r.test/v2/`
 DEFAULT_MAX_HOST_LENGTH = 253  # DNS: a name is at most 253 characters written out
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NUMERIC = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
-_SEGMENT = re.compile(r"^(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-F]{2})+$")
+_SEGMENT = re.compile(r"^(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-F]{2})+$")
 
 
 def normalize_url(value: str) -> str:
@@ -53,6 +57,23 @@ def normalize_url(value: str) -> str:
     if port is not None:
         netloc += f":{port}"
     return f"{parsed.scheme}://{netloc}{_canonical_path(parsed.raw_path.decode('ascii'))}"
+
+
+def registry_url(value: str) -> str:
+    """The canonical base URL of a registry as people type it: a bare `host[:port]` means
+    https (as Docker's CLI reads it), a trailing `/v2/` or `/v1/` (the API, or Docker's
+    legacy index address) is the base, and Docker Hub under any of its names is the host
+    its API answers on. Everything else is `normalize_url`'s."""
+    if len(value) > DEFAULT_MAX_URL_LENGTH:
+        raise InvalidInput("url is too long")
+    text = value.strip()
+    if "://" not in text and not text.startswith("/"):
+        text = "https://" + text
+    url = normalize_url(_API_SUFFIX.sub("", text))
+    host, _, rest = url.removeprefix("https://").partition("/")
+    if url.startswith("https://") and host in DOCKER_HUB_HOSTS and not rest:
+        return DOCKER_HUB_API
+    return url
 
 
 def _canonical_host(host: str) -> str:

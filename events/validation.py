@@ -7,13 +7,21 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from events.errors import InsecureNotAllowed, InvalidInput, UnknownCommand
 from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
-from events.urls import normalize_url
+from events.urls import normalize_url, registry_url
 
 DEFAULT_MAX_NAME_LENGTH = 64  # registry, project and job names
 DEFAULT_MAX_DESCRIPTION_LENGTH = 500
 DEFAULT_MAX_REPOSITORY_LENGTH = 255  # as the distribution spec advises
+DEFAULT_MAX_CA_BYTES = 64 * 1024  # a CA bundle of a few dozen certificates fits
+DEFAULT_MAX_CA_CERTIFICATES = 32  # more is no registry's private CA
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+# Google's user name for a short-lived OAuth2 access token (an hour): it cannot stay linked
+SHORT_LIVED_USERNAME = "oauth2accesstoken"
 DEFAULT_QUOTED_CHARS = 80  # of a refused value, quoted back in the error message
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the distribution spec's grammar
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -116,11 +124,45 @@ def check_url(value: str, insecure_hosts: Iterable[str]) -> str:
     return url
 
 
+def check_registry_url(value: str, insecure_hosts: Iterable[str]) -> str:
+    """A registry URL as people type it (`iad.ocir.io`, `docker.io`, `https://r.test/v2/`),
+    canonical, and allowed over plain http only for listed hosts."""
+    return check_url(registry_url(value), insecure_hosts)
+
+
+def check_ca_pem(value: str) -> str | None:
+    """A registry's private CA bundle: one or more PEM certificates and nothing else (a
+    private key pasted by mistake is refused, not stored), re-written canonically. An
+    empty value means none (an update drops the CA it had)."""
+    if not value.strip():
+        return None
+    if len(value.encode()) > DEFAULT_MAX_CA_BYTES:
+        raise InvalidInput(f"ca_pem must be at most {DEFAULT_MAX_CA_BYTES} bytes")
+    kinds = set(_PEM_BLOCK.findall(value))
+    if kinds - {"CERTIFICATE"}:
+        raise InvalidInput(
+            f"ca_pem may hold only certificates, not {', '.join(sorted(kinds - {'CERTIFICATE'}))}"
+        )
+    try:
+        certificates = x509.load_pem_x509_certificates(value.encode())
+    except ValueError as exc:
+        raise InvalidInput(f"ca_pem is not PEM certificates: {exc}") from None
+    if len(certificates) > DEFAULT_MAX_CA_CERTIFICATES:
+        raise InvalidInput(f"ca_pem may hold at most {DEFAULT_MAX_CA_CERTIFICATES} certificates")
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
+
+
 def check_auth(auth: str, username: str | None, has_secret: bool, *, require_secret: bool) -> None:
     """One authentication type, with exactly the fields it needs."""
     if auth == "anonymous":
         if username or has_secret:
             raise InvalidInput("anonymous auth takes no username, password or token")
+    elif username == SHORT_LIVED_USERNAME:
+        raise InvalidInput(
+            f"{SHORT_LIVED_USERNAME} takes an access token that lapses within an hour; "
+            "link with a long-lived credential: username _json_key and a service account's "
+            "JSON key as the password (Artifact Registry, GCR)"
+        )
     elif auth == "basic":
         if not username:
             raise InvalidInput("basic auth needs a username")
@@ -143,9 +185,13 @@ def validate_link(command: LinkRegistry, insecure_hosts: Iterable[str]) -> LinkR
     check_auth(
         command.auth, command.username, command.sealed_secret is not None, require_secret=True
     )
-    url = check_url(command.url, insecure_hosts)
+    url = check_registry_url(command.url, insecure_hosts)
     return command.model_copy(
-        update={"url": url, "repositories": tuple(dict.fromkeys(command.repositories))}
+        update={
+            "url": url,
+            "repositories": tuple(dict.fromkeys(command.repositories)),
+            "ca_pem": check_ca_pem(command.ca_pem or ""),
+        }
     )
 
 
@@ -163,7 +209,9 @@ def validate_update(command: UpdateRegistry, insecure_hosts: Iterable[str]) -> U
             check_repository(repository)
         changes["repositories"] = tuple(dict.fromkeys(command.repositories))
     if command.url is not None:
-        changes["url"] = check_url(command.url, insecure_hosts)
+        changes["url"] = check_registry_url(command.url, insecure_hosts)
+    if command.ca_pem is not None:
+        changes["ca_pem"] = check_ca_pem(command.ca_pem) or ""  # "": drop the CA
     if command.expected_version is not None and command.expected_version < 1:
         raise InvalidInput("expected version must be at least 1")
     return command.model_copy(update=changes)

@@ -55,6 +55,9 @@ class RegistryDocument(Document):
     message: str | None
     version: int
     catalog: str | None = Field(description="supported or unsupported, once verified.")
+    catalog_note: str | None = Field(
+        description="For a registry without a catalog: how to name repositories to browse."
+    )
     repositories: list[str]
     expires_at: Timestamp | None
     created_at: Timestamp | None

@@ -74,6 +74,7 @@ def registries_router(container: Container) -> APIRouter:
             sealed_secret=sealed(secret_of(body), project),
             repositories=tuple(body.repositories),
             expires_at=body.expires_at,
+            ca_pem=body.ca_pem,
         )
         return _accepted(response, submitting.submit(container, command, **caller.submit_args()))
 

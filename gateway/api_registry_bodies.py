@@ -5,12 +5,13 @@ conditions and enforced in code, which says which rule a request broke."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from events.errors import InvalidInput
 from events.messages import AuthType
+from events.validation import DEFAULT_MAX_CA_BYTES
 from gateway.api_params import (
     Description,
     Name,
@@ -58,6 +59,15 @@ def _update_rules(schema: dict[str, Any]) -> None:
     schema["allOf"] = SECRET_RULES
 
 
+CaPem = Annotated[
+    str,
+    Field(
+        max_length=DEFAULT_MAX_CA_BYTES,
+        description="PEM certificates of the registry's private CA (trusted for it alone).",
+    ),
+]
+
+
 class LinkBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_link_rules)
     name: Name
@@ -69,6 +79,7 @@ class LinkBody(BaseModel):
     token: Secret | None = None
     repositories: Repositories = []
     expires_at: datetime | None = None
+    ca_pem: CaPem | None = None
 
 
 class UpdateBody(BaseModel):
@@ -84,6 +95,9 @@ class UpdateBody(BaseModel):
     token: Secret | None = None
     repositories: Repositories | None = None
     expires_at: datetime | None = None
+    ca_pem: CaPem | None = Field(
+        default=None, description='PEM certificates of a private CA; "" drops the CA'
+    )
     expected_version: Version | None = None
 
 

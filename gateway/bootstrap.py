@@ -3,7 +3,8 @@ dependencies from settings. Nothing connects at import time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 
 import dramatiq
 import httpx
@@ -19,6 +20,8 @@ from store.uow import UnitOfWorkFactory, uow_factory
 from workers.deps import WorkerDeps
 from workers.outbound.guard import Guard
 from workers.outbound.guarded_http import forbid_redirects, make_client
+from workers.outbound.internet import Internet
+from workers.outbound.trust import ClientsByCa, ssl_context
 
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection to a registry or webhook
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for any one read or write
@@ -38,6 +41,7 @@ class Container:
     store: Store
     broker: dramatiq.Broker
     keys: Keys
+    internet: Internet = field(default_factory=Internet)  # tests stand in local servers
 
     @property
     def uow(self) -> UnitOfWorkFactory:
@@ -46,25 +50,36 @@ class Container:
     def worker_deps(self) -> WorkerDeps:
         """Handlers' dependencies, with one guarded HTTP client shared by all of them."""
         settings = self.settings
-        guard = Guard(settings.allowed_networks, settings.insecure_hosts)
-        http = make_client(
-            guard,
-            timeout=httpx.Timeout(
-                min(DEFAULT_REQUEST_TIMEOUT, settings.request_deadline),
-                connect=min(DEFAULT_CONNECT_TIMEOUT, settings.request_deadline),
-            ),
-            max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
-            deadline=settings.request_deadline,
-            follow_redirects=True,
-            headers={"User-Agent": "reglink/0.1"},
+        internet = self.internet
+        guard = Guard(
+            settings.allowed_networks, settings.insecure_hosts, resolver=internet.resolver
         )
+
+        def registry_http(verify: ssl.SSLContext) -> httpx.Client:
+            return make_client(
+                guard,
+                timeout=httpx.Timeout(
+                    min(DEFAULT_REQUEST_TIMEOUT, settings.request_deadline),
+                    connect=min(DEFAULT_CONNECT_TIMEOUT, settings.request_deadline),
+                ),
+                max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+                deadline=settings.request_deadline,
+                follow_redirects=True,
+                verify=verify,
+                headers={"User-Agent": "reglink/0.1"},
+                network=internet.backend,
+            )
+
+        registry_clients = ClientsByCa(registry_http, roots_pem=internet.roots_pem)
         webhook_http = forbid_redirects(
             make_client(
                 guard,
                 timeout=httpx.Timeout(settings.webhook_deadline),
                 max_response_bytes=DEFAULT_MAX_WEBHOOK_RESPONSE_BYTES,
                 deadline=settings.webhook_deadline,
+                verify=ssl_context(internet.roots_pem),
                 headers={"User-Agent": "reglink/0.1"},
+                network=internet.backend,
             )
         )
         return WorkerDeps(
@@ -74,7 +89,8 @@ class Container:
             unsealing_keys=self.keys.unsealing,
             insecure_hosts=self.settings.insecure_hosts,
             allowed_networks=self.settings.allowed_networks,
-            http=http,
+            http=registry_clients.client(),
+            http_for_ca=registry_clients.client,
             verify_attempts=settings.verify_attempts,
             retry_backoff_ms=settings.retry_backoff_ms,
             crawl_concurrency=settings.crawl_concurrency,
@@ -111,6 +127,7 @@ def bootstrap(
     *,
     create_keys: bool = False,
     broker: dramatiq.Broker | None = None,
+    internet: Internet | None = None,
 ) -> Container:
     keys = load_keys(settings, create=create_keys)
     return Container(
@@ -118,4 +135,5 @@ def bootstrap(
         store=bootstrap_store(settings),
         broker=broker or bootstrap_broker(settings),
         keys=keys,
+        internet=internet or Internet(),
     )

@@ -80,9 +80,10 @@ def repos(project: Project, name: Name, as_json: Json = False) -> None:
     human = "\n".join(
         f"{row['name']}  ({plural(row['tags'], 'tag')})" for row in document["repositories"]
     )
-    emit(
-        document, as_json, human or f"{name} has no repositories (crawled {registry['crawled_at']})"
-    )
+    empty = f"{name} has no repositories (crawled {registry['crawled_at']})"
+    if registry.get("catalog_note"):
+        empty += f"\nnote: {registry['catalog_note']}"
+    emit(document, as_json, human or empty)
 
 
 @browse_app.command()

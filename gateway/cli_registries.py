@@ -3,12 +3,15 @@ and followed with --wait. After a failure each says what to do next."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from events.errors import InvalidInput
+from events.validation import DEFAULT_MAX_CA_BYTES
 from gateway.cli_commands import registry_line, send
-from gateway.cli_common import Json, Name, Project, Wait
+from gateway.cli_common import Json, Name, Project, Wait, fail
 from gateway.cli_secrets import infer_auth, link_secrets, read_secret
 
 DEFAULT_CRAWL_WAIT = 3600.0  # seconds `crawl --wait` waits: a big catalog takes long
@@ -17,7 +20,10 @@ registries_app = typer.Typer()
 
 Url = Annotated[
     str,
-    typer.Argument(help="The registry's base URL, e.g. https://registry.example.com."),
+    typer.Argument(
+        help="The registry as its provider's docs write it: iad.ocir.io, ghcr.io, docker.io, "
+        "https://harbor.example.com (no scheme means https; a trailing /v2/ is fine)."
+    ),
 ]
 Description = Annotated[str, typer.Option(help="A short description people see.")]
 Auth = Annotated[
@@ -53,10 +59,46 @@ ExpiresAt = Annotated[
 ]
 
 
+CaFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="A PEM file with the CA (or CAs) the registry's certificate chains to, for a "
+        "registry served with a private CA; trusted for this registry alone.",
+        show_default=False,
+    ),
+]
+Repository = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A repository to browse, for registries that do not list their catalog "
+        "(Docker Hub, GHCR, Harbor for non-admins); repeatable. Official Docker Hub images "
+        "are library/NAME.",
+        show_default=False,
+    ),
+]
+
+
+def read_ca(path: Path) -> str:
+    """The CA file's text; the API checks that it holds certificates only."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(DEFAULT_MAX_CA_BYTES + 1)
+    except OSError as exc:
+        fail(InvalidInput(f"cannot read --ca-file {path}: {exc.strerror}"))
+    if len(data) > DEFAULT_MAX_CA_BYTES:
+        fail(InvalidInput(f"--ca-file {path} is larger than {DEFAULT_MAX_CA_BYTES} bytes"))
+    return data.decode("utf-8", errors="replace")
+
+
 def _registry_outcome(outcome: dict[str, Any]) -> str:
     """`NAME: STATUS (version N)` of the registry the command settled."""
     registry = outcome.get("registry")
-    return registry_line(registry) if registry else f"succeeded: command {outcome['id']}"
+    if not registry:
+        return f"succeeded: command {outcome['id']}"
+    line = registry_line(registry)
+    if registry.get("catalog_note") and not registry.get("repositories"):
+        line += f"\nnote: {registry['catalog_note']}"
+    return line
 
 
 def _fix_or_remove(project: str, name: str) -> str:
@@ -76,11 +118,9 @@ def link(
     username: Username = None,
     password_stdin: PasswordStdin = False,
     token_stdin: TokenStdin = False,
-    repository: Annotated[
-        list[str] | None,
-        typer.Option(help="A repository to browse when the catalog is not listed (repeatable)."),
-    ] = None,
+    repository: Repository = None,
     expires_at: ExpiresAt = None,
+    ca_file: CaFile = None,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
@@ -94,6 +134,7 @@ def link(
         "username": username,
         "repositories": repository or [],
         "expires_at": expires_at,
+        "ca_pem": read_ca(ca_file) if ca_file else None,
         **link_secrets(chosen, password_stdin, token_stdin),
     }
     send(
@@ -128,13 +169,20 @@ def update(
     password_stdin: PasswordStdin = False,
     token_stdin: TokenStdin = False,
     repository: Annotated[
-        list[str] | None, typer.Option(help="Repositories to browse (replaces the list).")
+        list[str] | None,
+        typer.Option(
+            help="Repositories to browse (repeatable; replaces the list).", show_default=False
+        ),
     ] = None,
     expected_version: Annotated[
         int | None,
         typer.Option(help="Refuse if the registry's version moved on.", show_default=False),
     ] = None,
     expires_at: ExpiresAt = None,
+    ca_file: CaFile = None,
+    no_ca: Annotated[
+        bool, typer.Option("--no-ca", help="Trust only public CAs again (drop --ca-file).")
+    ] = False,
     wait: Wait = False,
     as_json: Json = False,
 ) -> None:
@@ -148,6 +196,7 @@ def update(
         "repositories": repository,
         "expected_version": expected_version,
         "expires_at": expires_at,
+        "ca_pem": "" if no_ca else (read_ca(ca_file) if ca_file else None),
         "password": read_secret("Password") if password_stdin else None,
         "token": read_secret("Token") if token_stdin else None,
     }

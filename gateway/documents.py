@@ -33,6 +33,7 @@ def registry_document(registry: Registry) -> RegistryDocument:
         message=registry.message,
         version=registry.version,
         catalog=registry.catalog,
+        catalog_note=catalog_note(registry.catalog),
         repositories=list(registry.repositories),
         expires_at=_iso(registry.expires_at),
         created_at=_iso(registry.created_at),
@@ -46,6 +47,18 @@ def registry_document(registry: Registry) -> RegistryDocument:
         retry=_retry(registry),
         activity=activity(registry),
         progress=_progress(registry),
+    )
+
+
+def catalog_note(catalog: str | None) -> str | None:
+    """How to browse a registry that does not list its catalog (Docker Hub, GHCR, Harbor
+    and Quay for most accounts): it is usable, and shows the repositories named for it."""
+    if catalog != "unsupported":
+        return None
+    return (
+        "this registry does not list its catalog: name the repositories to browse "
+        "(`repositories` in the API; `reglink update P NAME --repository R`, repeatable; "
+        "Docker Hub's official images are library/NAME)"
     )
 
 

@@ -446,7 +446,16 @@ def _shred(proposal: RegistryUpdate, status: str, reason: str | None = None) -> 
     proposal.wrapped_key = proposal.ciphertext = None
 
 
-_DETAILS = ("name", "url", "description", "auth", "username", "repositories", "expires_at")
+_DETAILS = (
+    "name",
+    "url",
+    "description",
+    "auth",
+    "username",
+    "repositories",
+    "expires_at",
+    "ca_pem",
+)
 
 
 def _details_of(proposal: RegistryUpdate) -> dict[str, Any]:

@@ -126,6 +126,7 @@ def merged_details(
             else list(registry.repositories)
         ),
         "expires_at": command.expires_at or registry.expires_at,
+        "ca_pem": registry.ca_pem if command.ca_pem is None else (command.ca_pem or None),
     }
     return details, keep_secret
 

@@ -94,6 +94,8 @@ class Registry(SQLModel, table=True):
     crawl_started_at: datetime | None = None  # the running (or last) crawl's start
     crawl_seen_repositories: int | None = None  # written so far by the running crawl
     crawl_seen_tags: int | None = None
+    # PEM certificates its TLS chains to (a private CA), trusted for it alone; public data
+    ca_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class CatalogRepository(SQLModel, table=True):
@@ -148,6 +150,7 @@ class RegistryUpdate(SQLModel, table=True):
     username: str | None = None
     repositories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     expires_at: datetime | None = None
+    ca_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     command_id: str | None = None  # the update command that proposed it, ended with it
     keep_secret: bool = False  # no new secret given: the stored one stays
     wrapped_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -36,6 +36,7 @@ class Target:
     repositories: tuple[str, ...] = ()
     catalog: str | None = None
     expires_at: datetime | None = None  # as the owner gave it
+    ca_pem: str | None = None  # the registry's private CA, trusted for it alone
 
 
 def load_target(
@@ -94,6 +95,7 @@ def load_proposal(
             username=proposal.username,
             secret=secret,
             repositories=tuple(proposal.repositories),
+            ca_pem=proposal.ca_pem,
         )
 
 
@@ -120,4 +122,5 @@ def _target(project: str, registry: Registry, url: str, secret: str | None) -> T
         repositories=tuple(registry.repositories),
         catalog=registry.catalog,
         expires_at=registry.expires_at,
+        ca_pem=registry.ca_pem,
     )

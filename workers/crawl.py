@@ -197,7 +197,9 @@ def _crawl(
     bound: Any,
 ) -> CatalogCrawled | None:
     generation = str(uuid.uuid4())
-    client = clients(target.url, Credentials(target.auth, target.username, target.secret))
+    client = clients(
+        target.url, Credentials(target.auth, target.username, target.secret), target.ca_pem
+    )
     repositories = tags = pages = 0
     started = time.monotonic()
     try:

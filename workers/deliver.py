@@ -60,6 +60,8 @@ def prepare(deps: WorkerDeps, delivery_id: str) -> Outgoing | str:
             host = host_port(registry.url)[0]
             secret = open_secret(uow.session, deps.box, registry.id, host)
             extra["config"] = docker_config(registry.url, registry.auth, registry.username, secret)
+            if registry.ca_pem:
+                extra["ca"] = registry.ca_pem
         event = cloud_event(
             delivery.id,
             delivery.kind,

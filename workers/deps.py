@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dramatiq
@@ -35,6 +35,8 @@ class WorkerDeps:
     insecure_hosts: Sequence[str] = ()
     allowed_networks: Sequence[str] = ()
     http: httpx.Client | None = None  # guarded; shared by every registry request
+    # the guarded client for a registry with a private CA (None: `http` serves every registry)
+    http_for_ca: Callable[[str], httpx.Client] | None = None
     verify_attempts: int = DEFAULT_VERIFY_ATTEMPTS
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     crawl_concurrency: int = DEFAULT_CRAWL_CONCURRENCY
@@ -52,10 +54,19 @@ class WorkerDeps:
             return None
         return self.box.encrypt(unseal(sealed_secret, self.unsealing_keys, project=project))
 
-    def registry_client(self, url: str, credentials: Credentials) -> RegistryClient:
-        if self.http is None:
+    def registry_client(
+        self, url: str, credentials: Credentials, ca_pem: str | None = None
+    ) -> RegistryClient:
+        """A client for one registry, trusting its private CA (for it alone) when it has one."""
+        if ca_pem:
+            if self.http_for_ca is None:
+                raise RuntimeError("this process was built without clients for private CAs")
+            http: httpx.Client | None = self.http_for_ca(ca_pem)
+        else:
+            http = self.http
+        if http is None:
             raise RuntimeError("this process was built without an outbound HTTP client")
-        return RegistryClient(self.http, url, credentials, page_size=self.catalog_page_size)
+        return RegistryClient(http, url, credentials, page_size=self.catalog_page_size)
 
     def webhook_client(self) -> httpx.Client:
         if self.webhook_http is None:

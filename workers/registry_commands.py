@@ -25,7 +25,9 @@ CommandHandler = Callable[[Command, Checked, UnitOfWork, Envelope, Reseal], str]
 def link_registry(
     command: LinkRegistry, checked: Checked, uow: UnitOfWork, cause: Envelope, reseal: Reseal
 ) -> str:
-    details = command.model_dump(include={"name", "url", "description", "auth", "username"})
+    details = command.model_dump(
+        include={"name", "url", "description", "auth", "username", "ca_pem"}
+    )
     details.update(repositories=list(command.repositories), expires_at=command.expires_at)
     registry = lifecycle.link(
         uow,

@@ -29,7 +29,7 @@ def probe(clients: ClientFactory, target: Target, final: bool) -> tuple[str | No
     started = time.perf_counter()
     try:
         credentials = Credentials(target.auth, target.username, target.secret)
-        catalog = clients(target.url, credentials).check()
+        catalog = clients(target.url, credentials, target.ca_pem).check()
     except OutboundError as exc:
         VERIFY_DURATION.labels(exc.reason).observe(time.perf_counter() - started)
         return None, failure_or_retry(exc, final)

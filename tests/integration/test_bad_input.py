@@ -47,7 +47,7 @@ API_CASES = [
     ("name with a space", {**GOOD, "name": "my hub"}, 422, "invalid_input"),
     ("name with a slash", {**GOOD, "name": "a/b"}, 422, "invalid_input"),
     ("ftp url", {**GOOD, "url": "ftp://registry.example.test"}, 422, "invalid_input"),
-    ("no scheme", {**GOOD, "url": "registry.example.test"}, 422, "invalid_input"),
+    ("bare host with credentials", {**GOOD, "url": "u:p@r.example.test"}, 422, "invalid_input"),
     ("plain http", {**GOOD, "url": "http://registry.example.test"}, 422, "insecure_not_allowed"),
     ("userinfo", {**GOOD, "url": "https://u:p@registry.example.test"}, 422, "invalid_input"),
     ("query", {**GOOD, "url": "https://registry.example.test/?a=1"}, 422, "invalid_input"),

@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import weakref
@@ -26,6 +27,7 @@ import bcrypt
 import httpx
 
 if TYPE_CHECKING:
+    from tests.support.tls import ServerCertificate
     from tests.support.token_server import TokenServer
 
 REGISTRY_BINARY = Path(os.environ.get("REGLINK_TEST_REGISTRY_BIN", "/usr/bin/docker-registry"))
@@ -93,7 +95,11 @@ class RunningRegistry:
         auth: AuthMode,
         htpasswd_users: dict[str, str],
         token: TokenServer | None,
+        tls: ServerCertificate | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        self.tls = tls  # serve https with this certificate
+        self.ca_file = ca_file  # what the readiness probe trusts
         self.workdir = workdir
         self.port = port
         self.auth: AuthMode = auth
@@ -107,8 +113,8 @@ class RunningRegistry:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:5123`` (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """Base URL, e.g. ``http://127.0.0.1:5123`` (no trailing slash; https with ``tls``)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def host(self) -> str:
@@ -140,6 +146,13 @@ class RunningRegistry:
             },
             "health": {"storagedriver": {"enabled": False}},
         }
+        if self.tls is not None:
+            http = config["http"]
+            assert isinstance(http, dict)
+            http["tls"] = {
+                "certificate": str(self.tls.cert_path),
+                "key": str(self.tls.key_path),
+            }
         if self.auth == "htpasswd":
             config["auth"] = {
                 "htpasswd": {"realm": HTPASSWD_REALM, "path": str(self.htpasswd_path)}
@@ -191,7 +204,10 @@ class RunningRegistry:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         delay = 0.01
-        with httpx.Client(timeout=1.0) as client:
+        verify: bool | ssl.SSLContext = True
+        if self.tls is not None:
+            verify = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else False
+        with httpx.Client(timeout=1.0, verify=verify) as client:
             while True:
                 assert self._proc is not None
                 if self._proc.poll() is not None:
@@ -281,6 +297,8 @@ def start_registry(
     htpasswd_users: dict[str, str] | None = None,
     token: TokenServer | None = None,
     name: str = "registry",
+    tls: ServerCertificate | None = None,
+    ca_file: Path | None = None,
 ) -> RunningRegistry:
     """Start a registry whose files live in ``tmp_path / name``; returns once it serves.
 
@@ -301,6 +319,8 @@ def start_registry(
             auth=auth,
             htpasswd_users=htpasswd_users or {},
             token=token,
+            tls=tls,
+            ca_file=ca_file,
         )
         try:
             return registry.start()

@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -30,13 +31,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from tests.support.tls import ServerCertificate
 
 KeyIdMode = Literal["kid", "x5c"]
 DEFAULT_ACTIONS = frozenset({"pull", "push", "delete"})
@@ -90,17 +94,20 @@ class AccessPolicy:
     repo_actions: dict[str, set[str]] = field(default_factory=dict)
     #: issue (access-less) tokens to requests without credentials, like Docker Hub does.
     allow_anonymous: bool = False
+    #: repositories anyone may pull, with an anonymous token (GHCR's public images).
+    public: set[str] = field(default_factory=set)
 
     def grant(self, user: str | None, scope: str) -> tuple[str, str, tuple[str, ...]] | None:
         """Access granted for one ``type:name:actions`` scope, or ``None``."""
-        if user is None:
-            return None
         try:
             rtype, rest = scope.split(":", 1)
             name, actions_s = rest.rsplit(":", 1)
         except ValueError:
             return None
         wanted = [a for a in actions_s.split(",") if a]
+        if user is None:
+            public = rtype == "repository" and name in self.public and "pull" in wanted
+            return (rtype, name, ("pull",)) if public else None
         if rtype == "registry" and name == "catalog":
             if user in self.deny_catalog:
                 return None
@@ -132,14 +139,24 @@ class TokenServer:
         issuer: str = "reglink-test-token-server",
         expires_in: int = 300,
         key_id_mode: KeyIdMode = "kid",
+        public: Iterable[str] = (),
+        tls: ServerCertificate | None = None,
+        realm_host: str = "127.0.0.1",
+        realm_path: str = "/token",
     ) -> None:
+        """``tls`` serves https; the realm is then ``https://{realm_host}:{port}{realm_path}``
+        (a provider's own path and a host name the test resolves)."""
         self.policy = AccessPolicy(
             users=dict(users or {}),
             refresh_tokens=dict(refresh_tokens or {}),
             deny_catalog=set(deny_catalog),
             repo_actions=dict(repo_actions or {}),
             allow_anonymous=allow_anonymous,
+            public=set(public),
         )
+        self.tls = tls
+        self.realm_host = realm_host
+        self.realm_path = realm_path
         self.service = service
         self.issuer = issuer
         self.expires_in = expires_in
@@ -182,12 +199,12 @@ class TokenServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.realm_host}:{self.port}"
 
     @property
     def realm(self) -> str:
         """The URL the registry advertises in its ``Bearer realm=...`` challenge."""
-        return f"{self.url}/token"
+        return f"{self.url}{self.realm_path}"
 
     # -- request log -------------------------------------------------------------------
     @property
@@ -286,6 +303,10 @@ class TokenServer:
             return self
         handler = type("_BoundHandler", (_TokenHandler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls.cert_path, self.tls.key_path)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -401,7 +422,7 @@ class _TokenHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path != "/token":
+        if parts.path != self.server_state.realm_path:
             self._send_json(404, {"error": "not found"})
             return
         query = parse_qs(parts.query)
@@ -447,7 +468,7 @@ class _TokenHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
         raw = self._body()
-        if parts.path != "/token":
+        if parts.path != self.server_state.realm_path:
             self._send_json(404, {"error": "not found"})
             return
         fields = parse_qs(raw, keep_blank_values=True)

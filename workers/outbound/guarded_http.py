@@ -16,9 +16,10 @@ from typing import Any
 import httpcore
 import httpx
 
-from workers.outbound.errors import ResponseTooLarge, Timeout, UnusableUrl
+from workers.outbound.errors import ResponseTooLarge, Timeout, TlsError, UnusableUrl
 from workers.outbound.guard import Guard
 from workers.outbound.guarded_network import GuardedBackend, current_deadline, deadline_scope
+from workers.outbound.tls_errors import describe_untrusted, verification_error
 
 DEFAULT_DEADLINE = 60.0  # seconds for a whole request: connect, redirects, headers, body
 DEFAULT_MAX_REDIRECTS = 5
@@ -110,16 +111,18 @@ class GuardedTransport(httpx.HTTPTransport):
         deadline: float = DEFAULT_DEADLINE,
         verify: bool | ssl.SSLContext = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        network: httpcore.NetworkBackend | None = None,
     ) -> None:
         ssl_context = httpx.create_ssl_context(verify=verify)
         super().__init__(verify=ssl_context, limits=limits)
+        self._network = GuardedBackend(guard, network)
         # httpx has no option for the network backend, so swap in a pool that uses ours.
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(guard),
+            network_backend=self._network,
         )
         self.guard = guard
         self.max_response_bytes = max_response_bytes
@@ -131,7 +134,16 @@ class GuardedTransport(httpx.HTTPTransport):
         if deadline is None:  # used without GuardedClient: the deadline covers this hop
             deadline = time.monotonic() + self.deadline
         with deadline_scope(deadline):
-            response = super().handle_request(request)
+            try:
+                response = super().handle_request(request)
+            except httpx.ConnectError as exc:
+                untrusted = verification_error(exc)
+                if untrusted is None:
+                    raise
+                url = request.url
+                port = url.port or (443 if url.scheme == "https" else 80)
+                about = describe_untrusted(self._network, url.host, port, untrusted)
+                raise TlsError(about) from None
         assert isinstance(response.stream, httpx.SyncByteStream)
         declared = _declared_length(request, response)
         coding = response.headers.get("content-encoding", "").strip().lower()
@@ -184,6 +196,7 @@ def make_client(
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
     verify: bool | ssl.SSLContext = True,
     headers: Mapping[str, str] | None = None,
+    network: httpcore.NetworkBackend | None = None,
 ) -> httpx.Client:
     """The only way reglink should talk to registries and webhooks.
 
@@ -192,7 +205,11 @@ def make_client(
     size limit if a server sends them anyway.
     """
     transport = GuardedTransport(
-        guard, max_response_bytes=max_response_bytes, deadline=deadline, verify=verify
+        guard,
+        max_response_bytes=max_response_bytes,
+        deadline=deadline,
+        verify=verify,
+        network=network,
     )
     return GuardedClient(
         deadline=deadline,

@@ -21,6 +21,7 @@ from workers.outbound.errors import (
     OutboundError,
     RateLimited,
     ServerError,
+    TlsError,
     Unauthorized,
     Unreachable,
 )
@@ -30,6 +31,11 @@ from workers.outbound.retry_after import parse_retry_after
 DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token server does not say (token spec)
 DEFAULT_TOKEN_MARGIN = 10  # re-fetch this long before a token expires
 CLIENT_ID = "reglink"
+# what to do about a registry (or token realm) certificate reglink does not trust
+TLS_HINT = (
+    "if the registry uses a private CA, give it with --ca-file (API: ca_pem); "
+    "if the name is not one the certificate is for, use one that is"
+)
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
@@ -157,6 +163,8 @@ class ChallengeAnswerer:
             response = self._http.request(method, realm, **kwargs)
             response.read()
             return response
+        except TlsError as exc:
+            raise TlsError(f"the token server: {exc}; {TLS_HINT}") from None
         except OutboundError:
             raise
         except httpx.TimeoutException:

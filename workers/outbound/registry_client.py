@@ -32,6 +32,7 @@ from workers.outbound.errors import (
 )
 from workers.outbound.errors import Timeout as RequestTimeout
 from workers.outbound.registry_auth import (  # noqa: F401  (Credentials is re-exported)
+    TLS_HINT,
     Challenge,
     ChallengeAnswerer,
     Credentials,
@@ -276,6 +277,8 @@ class RegistryClient:
             response = self._http.request(method, url, headers=headers)
             response.read()
             return response
+        except TlsError as exc:
+            raise TlsError(f"{exc}; {TLS_HINT}") from None
         except OutboundError:
             raise
         except httpx.TimeoutException as exc:
@@ -285,7 +288,7 @@ class RegistryClient:
         except httpx.ConnectError as exc:
             if "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
                 raise TlsError(
-                    f"TLS with {urlsplit(url).netloc} failed: {_first_line(exc)}"
+                    f"TLS with {urlsplit(url).netloc} failed: {_first_line(exc)}; {TLS_HINT}"
                 ) from None
             raise Unreachable(
                 f"cannot connect to {urlsplit(url).netloc}: {_first_line(exc)}"
@@ -318,4 +321,5 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
-ClientFactory = Callable[[str, Credentials], RegistryClient]  # a client for (url, credentials)
+# a client for (url, credentials, the registry's private CA or None)
+ClientFactory = Callable[[str, Credentials, str | None], RegistryClient]
