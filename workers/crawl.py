@@ -197,9 +197,8 @@ def _crawl(
     bound: Any,
 ) -> CatalogCrawled | None:
     generation = str(uuid.uuid4())
-    client = clients(
-        target.url, Credentials(target.auth, target.username, target.secret), target.ca_pem
-    )
+    credentials = Credentials(target.auth, target.username, target.secret)
+    client = clients(target.url, credentials, target.ca_pem).crawling()
     repositories = tags = pages = 0
     started = time.monotonic()
     try:

@@ -77,12 +77,13 @@ class Exchange:
         self.method = seen.method
         self.path = seen.path
         self.query = seen.query
+        self.extra_headers: dict[str, str] = {}  # added to whatever the answer is
 
     def start(self, status: int, headers: Mapping[str, str]) -> None:
         """Send the status line and headers (the caller writes the body, if any)."""
         self.seen.status = status
         self.handler.send_response(status)
-        for name, value in headers.items():
+        for name, value in {**headers, **self.extra_headers}.items():
             self.handler.send_header(name, value)
         self.handler.end_headers()
 
@@ -136,6 +137,19 @@ def rate_limited(retry_after: str | None = "1") -> Reply:
     body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}).encode()
     headers = {**API_VERSION, **({"Retry-After": retry_after} if retry_after is not None else {})}
     return status(429, body, headers=headers)
+
+
+def docker_hub_quota(remaining: int, window: int = 21600, then: Reply | None = None) -> Reply:
+    """`then` (or the default answer) with Docker Hub's quota headers: `ratelimit-limit:
+    100;w=WINDOW` and `ratelimit-remaining: REMAINING;w=WINDOW` (window in seconds)."""
+
+    def reply(ex: Exchange) -> None:
+        ex.extra_headers.update(
+            {"RateLimit-Limit": f"100;w={window}", "RateLimit-Remaining": f"{remaining};w={window}"}
+        )
+        (then or Exchange.default)(ex)
+
+    return reply
 
 
 def challenge(header: str, code: int = 401) -> Reply:

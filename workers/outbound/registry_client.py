@@ -39,7 +39,7 @@ from workers.outbound.registry_auth import (  # noqa: F401  (Credentials is re-e
     json_object,
     parse_challenge,
 )
-from workers.outbound.retry_after import parse_retry_after
+from workers.outbound.retry_after import parse_retry_after, parse_spent_quota
 
 DEFAULT_PAGE_SIZE = 1000  # ask for large pages; registries cap them anyway
 DEFAULT_MAX_PAGES = 100_000  # a catalog longer than this is a loop in disguise
@@ -76,7 +76,16 @@ def next_link(response: httpx.Response) -> str | None:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    return parse_retry_after(response.headers.get("retry-after"))
+    """`Retry-After`, else the window of a spent quota (Docker Hub's 429s may carry only
+    `ratelimit-remaining: 0;w=N`)."""
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if retry_after is not None:
+        return retry_after
+    return _spent_quota(response)
+
+
+def _spent_quota(response: httpx.Response) -> float | None:
+    return parse_spent_quota(response.headers.get("ratelimit-remaining"))
 
 
 def _error_codes(response: httpx.Response) -> set[str]:
@@ -102,8 +111,20 @@ class RegistryClient:
         self._page_size = page_size
         self._base = base_url.rstrip("/")
         self._auth = ChallengeAnswerer(http, credentials, clock)
+        self._clock = clock
         self._sent = 0  # requests sent, for a crawl's summary
         self._sent_lock = threading.Lock()
+        self._stop_when_spent = False
+        self._spent_until: float | None = None  # on `clock`: no request before then
+
+    def crawling(self) -> RegistryClient:
+        """This client, for a crawl: once an answer says the registry's quota is spent
+        (`ratelimit-remaining: 0;w=N`, Docker Hub), every request raises `RateLimited`
+        with the wait instead of being sent, since it would only earn a 429 and the crawl
+        is better sent back to the broker. Verification does not stop: its few requests
+        are done by then, and the answer it got is good."""
+        self._stop_when_spent = True
+        return self
 
     @property
     def requests_sent(self) -> int:
@@ -260,7 +281,7 @@ class RegistryClient:
             headers["Authorization"] = cached
         response = self._send(method, url, headers)
         if response.status_code != 401:
-            return response
+            return self._within_quota(response, url)
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
         if challenge is None:
             return response
@@ -268,9 +289,29 @@ class RegistryClient:
         if authorization is None or authorization == cached:
             return response
         headers["Authorization"] = authorization
-        return self._send(method, url, headers)
+        return self._within_quota(self._send(method, url, headers), url)
+
+    def _within_quota(self, response: httpx.Response, url: str) -> httpx.Response:
+        """The answer, unless this client stops when the quota is spent and it says so."""
+        window = _spent_quota(response)
+        if not self._stop_when_spent or window is None:
+            return response
+        retry_after = _retry_after(response) if response.status_code == 429 else None
+        wait = window if retry_after is None else retry_after
+        self._spent_until = self._clock() + wait
+        raise RateLimited(
+            f"the registry's rate limit is spent ({urlsplit(url).path} answered "
+            f"ratelimit-remaining: 0); trying again in {wait:.0f} s",
+            retry_after=wait,
+        )
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+        spent_until = self._spent_until
+        if spent_until is not None and (wait := spent_until - self._clock()) > 0:
+            raise RateLimited(
+                f"the registry's rate limit is spent; {urlsplit(url).path} not asked",
+                retry_after=wait,
+            )
         with self._sent_lock:
             self._sent += 1
         try:
