@@ -300,8 +300,8 @@ class RegistryClient:
         wait = window if retry_after is None else retry_after
         self._spent_until = self._clock() + wait
         raise RateLimited(
-            f"the registry's rate limit is spent ({urlsplit(url).path} answered "
-            f"ratelimit-remaining: 0); trying again in {wait:.0f} s",
+            f"the registry's rate limit is spent: {urlsplit(url).path} answered "
+            f"ratelimit-remaining 0; come back in {wait:.0f} s",
             retry_after=wait,
         )
 
