@@ -40,6 +40,15 @@ class ProgressDocument(Document):
     tags: int
 
 
+class CrawlChanges(Document):
+    """What the last crawl found changed since the one before (names capped at 100)."""
+
+    added_count: int
+    removed_count: int
+    added: list[str] = Field(description="`repository:tag` added")
+    removed: list[str] = Field(description="`repository:tag` removed")
+
+
 class RegistryDocument(Document):
     """A linked registry. Never holds its secret."""
 
@@ -68,6 +77,9 @@ class RegistryDocument(Document):
     tag_count: int | None
     crawl_error: str | None
     crawl_finished_at: Timestamp | None
+    changes: CrawlChanges | None = Field(
+        description="What the last crawl changed since the one before; null after the first."
+    )
     retry: RetryDocument | None = Field(description="Set while a network step is retried.")
     activity: str | None = Field(description="verifying, verifying_update, crawling, or null.")
     progress: ProgressDocument | None = Field(description="Set while a crawl runs.")

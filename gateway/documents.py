@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from gateway.api_models import (
     CommandDocument,
     CommandError,
+    CrawlChanges,
     DeliveryDocument,
     JobDocument,
     JobRegistryUse,
@@ -44,6 +45,9 @@ def registry_document(registry: Registry) -> RegistryDocument:
         tag_count=registry.tag_count,
         crawl_error=registry.crawl_error,
         crawl_finished_at=_iso(registry.crawl_finished_at),
+        changes=(
+            CrawlChanges.model_validate(registry.last_changes) if registry.last_changes else None
+        ),
         retry=_retry(registry),
         activity=activity(registry),
         progress=_progress(registry),

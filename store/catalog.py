@@ -23,6 +23,7 @@ from store.tables import CatalogRepository, CatalogTag, Registry, utcnow
 from store.targets import Target
 from store.uow import UnitOfWork, UnitOfWorkFactory
 
+DEFAULT_SHOWN_CHANGES = 100  # added and removed `repo:tag` kept on the registry, each
 CRAWL_STEP = "crawl_registry"  # the retry step a crawl records (its actor's name)
 
 
@@ -191,6 +192,16 @@ def switch_generation(
         registry.catalog_generation = generation
         registry.crawled_at = registry.crawl_finished_at = utcnow()
         registry.repository_count, registry.tag_count = repositories, tags
+        registry.last_changes = (
+            None  # a first crawl changed nothing: there was nothing before it
+            if old is None
+            else {
+                "added_count": added_count,
+                "removed_count": removed_count,
+                "added": list(added[:DEFAULT_SHOWN_CHANGES]),
+                "removed": list(removed[:DEFAULT_SHOWN_CHANGES]),
+            }
+        )
         registry.crawl_error = None
         unit.add(registry)
         for table in (CatalogTag, CatalogRepository):

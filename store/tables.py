@@ -77,6 +77,8 @@ class Registry(SQLModel, table=True):
     repository_count: int | None = None
     tag_count: int | None = None
     crawl_error: str | None = None  # reason of the last failed crawl, cleared by a good one
+    # what the last crawl changed against the one before: counts and `repo:tag` (capped)
+    last_changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     crawl_finished_at: datetime | None = None  # the last crawl's end, good or failed
     pending_update_id: str | None = None  # the proposal being verified, if any
     checked_at: datetime | None = None  # last periodic re-verification asked for

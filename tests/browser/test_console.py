@@ -11,6 +11,8 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import PHONE, Console, accessible, run_cli, shoot, sign_in
 from tests.conftest import USERS
+from tests.polling import wait_until
+from tests.support.images import push_image
 
 pytestmark = pytest.mark.browser
 
@@ -74,6 +76,21 @@ def test_owner_links_a_registry_and_browses_its_tags(
     expect(row.get_by_role("cell").nth(4)).to_have_text("2")  # repositories
     accessible(page)
     shoot(page, shots, "registries-phone")
+
+    push_image(console.registry.url, "team/app", "3.0", auth=("alice", USERS["alice"]))
+    registry_page = f"{console.url}/projects/demo/registries/private"
+    page.goto(registry_page)
+    page.get_by_role("button", name="Crawl now").click()
+
+    def changes_shown() -> bool:
+        page.goto(registry_page)
+        return "1 tag added, 0 removed" in page.content()
+
+    wait_until(changes_shown, timeout=30, what="what the re-crawl changed, on the page")
+    page.get_by_text("Which").click()
+    expect(page.get_by_text("+ team/app:3.0")).to_be_visible()
+    accessible(page)
+    shoot(page, shots, "registry-changes")
 
 
 def test_a_wrong_password_shows_the_reason_next_to_the_password(
