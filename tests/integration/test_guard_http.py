@@ -4,6 +4,7 @@ and that it connects to the address it checked while speaking to the host by nam
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 import ssl
 import threading
@@ -24,7 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.faulty import FaultyRegistry, Rule, challenge
-from workers.outbound.errors import BlockedAddress, PlainHttpRefused, ResponseTooLarge, Timeout
+from workers.outbound.errors import (
+    BlockedAddress,
+    PlainHttpRefused,
+    ResponseTooLarge,
+    Timeout,
+    TlsError,
+)
 from workers.outbound.guard import Guard
 from workers.outbound.guarded_http import forbid_redirects, make_client, read_limited
 from workers.outbound.registry_auth import Credentials
@@ -463,7 +470,7 @@ def test_https_verifies_the_host_name_while_connecting_to_the_pinned_address(
         assert response.text == f"registry.test:{server.port}"
         assert server.sni == ["registry.test"]
         # The same server by its address: the certificate does not name it, so it fails.
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(TlsError, match=re.escape("not valid for '127.0.0.1'")):
             client.get(f"https://127.0.0.1:{server.port}/echo-host")
     assert asked == ["registry.test"]
 
