@@ -10,8 +10,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
@@ -186,8 +187,9 @@ def switch_generation(
             drop_generation(uow, target.registry_id, generation)
             return None
         old = registry.catalog_generation
-        added_count, added = _difference(session, registry.id, generation, old)
-        removed_count, removed = _difference(session, registry.id, old, generation)
+        added_count, added, removed_count, removed = catalog_changes(
+            session, registry.id, generation, old
+        )
         registry.catalog_generation = generation
         registry.crawled_at = registry.crawl_finished_at = utcnow()
         registry.repository_count, registry.tag_count = repositories, tags
@@ -219,30 +221,40 @@ def switch_generation(
         return crawled
 
 
+def catalog_changes(
+    session: Session, registry_id: str, new: str, old: str | None
+) -> tuple[int, tuple[str, ...], int, tuple[str, ...]]:
+    """(added count, added, removed count, removed) between two generations."""
+    added_count, added = _difference(session, registry_id, new, old)
+    removed_count, removed = _difference(session, registry_id, old, new)
+    return added_count, added, removed_count, removed
+
+
 def _difference(
     session: Session, registry_id: str, generation: str | None, other: str | None
 ) -> tuple[int, tuple[str, ...]]:
     """Tags (`repo:tag`) of `generation` missing from `other`: counted and named (capped) in
-    the database, so a large catalog is not held in memory to compare it."""
+    the database, so a large catalog is not held in memory to compare it. One set
+    difference (`EXCEPT`) over the covering index, read once: its cost is linear whatever
+    the planner believes about the table (a correlated anti-join on a never-analyzed
+    table became a nested loop over n²/2 rows)."""
     if generation is None:
         return 0, ()
     table = CatalogTag.__table__  # type: ignore[attr-defined]
-    mine, theirs = table.alias("mine"), table.alias("theirs")
-    missing = ~exists().where(
-        theirs.c.registry_id == registry_id,
-        theirs.c.generation == (other or ""),
-        theirs.c.repository == mine.c.repository,
-        theirs.c.tag == mine.c.tag,
-    )
-    where = (mine.c.registry_id == registry_id, mine.c.generation == generation, missing)
-    count = session.execute(select(func.count()).select_from(mine).where(*where)).scalar_one()
-    names = session.execute(
-        select(mine.c.repository, mine.c.tag)
-        .where(*where)
-        .order_by(mine.c.repository, mine.c.tag)
+
+    def pairs(of: str) -> Any:
+        return select(table.c.repository, table.c.tag).where(
+            table.c.registry_id == registry_id, table.c.generation == of
+        )
+
+    missing = pairs(generation).except_(pairs(other or "")).subquery("missing")
+    rows = session.execute(
+        select(missing.c.repository, missing.c.tag, func.count().over())
+        .order_by(missing.c.repository, missing.c.tag)
         .limit(DEFAULT_MAX_CHANGES)
-    )
-    return int(count), tuple(f"{repo}:{tag}" for repo, tag in names)
+    ).all()
+    count = int(rows[0][2]) if rows else 0
+    return count, tuple(f"{repo}:{tag}" for repo, tag, _ in rows)
 
 
 def drop_generation(uow: UnitOfWorkFactory, registry_id: str, generation: str) -> None:
