@@ -6,9 +6,8 @@ sees half a crawl.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -27,61 +26,86 @@ from store.uow import UnitOfWork, UnitOfWorkFactory
 CRAWL_STEP = "crawl_registry"  # the retry step a crawl records (its actor's name)
 
 
-@dataclass(frozen=True)
-class TagSnapshot:
-    tag: str
-    digest: str | None = None
-    media_type: str | None = None
-    platforms: tuple[str, ...] = ()
+DEFAULT_WRITE_BATCH = 1_000  # rows per INSERT batch (and per transaction) while crawling
 
 
-@dataclass(frozen=True)
-class RepositorySnapshot:
-    name: str
-    tags: list[TagSnapshot] = field(default_factory=list)
+class CatalogWriter:
+    """Rows of one crawl under `generation`, written in fixed-size batches of plain rows
+    (executemany, no ORM object per tag), so memory stays flat however large the
+    catalog. The registry's progress counts each batch in the same transaction."""
 
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        registry_id: str,
+        generation: str,
+        batch: int = DEFAULT_WRITE_BATCH,
+    ) -> None:
+        self._uow, self._registry_id, self._generation = uow, registry_id, generation
+        self._batch = batch
+        self._tags: list[dict[str, Any]] = []
+        self._repositories: list[dict[str, Any]] = []
+        self.tags = self.repositories = 0  # written so far
 
-def write_page(
-    uow: UnitOfWorkFactory, registry_id: str, generation: str, page: Iterable[RepositorySnapshot]
-) -> int:
-    """Rows of one page of repositories under `generation`; how many tags they hold. The
-    registry's progress counts them in the same transaction."""
-    with uow() as unit:
-        tags = repositories = 0
-        for repo in page:
-            repositories += 1
-            unit.add(
-                CatalogRepository(
-                    registry_id=registry_id,
-                    generation=generation,
-                    name=repo.name,
-                    tag_count=len(repo.tags),
-                )
-            )
-            for tag in repo.tags:
-                tags += 1
-                unit.add(
-                    CatalogTag(
-                        registry_id=registry_id,
-                        generation=generation,
-                        repository=repo.name,
-                        tag=tag.tag,
-                        digest=tag.digest,
-                        media_type=tag.media_type,
-                        platforms=list(tag.platforms),
-                    )
-                )
-        unit.session.execute(
-            update(Registry)
-            .where(col(Registry.id) == registry_id)
-            .values(
-                crawl_seen_repositories=func.coalesce(Registry.crawl_seen_repositories, 0)
-                + repositories,
-                crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + tags,
-            )
+    def add_tag(
+        self,
+        repository: str,
+        tag: str,
+        digest: str | None = None,
+        media_type: str | None = None,
+        platforms: tuple[str, ...] = (),
+    ) -> None:
+        self._tags.append(
+            {
+                "registry_id": self._registry_id,
+                "generation": self._generation,
+                "repository": repository,
+                "tag": tag,
+                "digest": digest,
+                "media_type": media_type,
+                "platforms": list(platforms),
+            }
         )
-        unit.commit()
-        return tags
+        self._flush_when_full()
+
+    def add_repository(self, name: str, tag_count: int) -> None:
+        """A repository whose tags were all added."""
+        self._repositories.append(
+            {
+                "registry_id": self._registry_id,
+                "generation": self._generation,
+                "name": name,
+                "tag_count": tag_count,
+            }
+        )
+        self._flush_when_full()
+
+    def _flush_when_full(self) -> None:
+        if len(self._tags) + len(self._repositories) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        tags, repositories = self._tags, self._repositories
+        if not tags and not repositories:
+            return
+        with self._uow() as unit:
+            tables = (CatalogTag.__table__, CatalogRepository.__table__)  # type: ignore[attr-defined]
+            for table, rows in zip(tables, (tags, repositories), strict=True):
+                if rows:
+                    unit.session.execute(table.insert(), rows)
+            unit.session.execute(
+                update(Registry)
+                .where(col(Registry.id) == self._registry_id)
+                .values(
+                    crawl_seen_repositories=func.coalesce(Registry.crawl_seen_repositories, 0)
+                    + len(repositories),
+                    crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + len(tags),
+                )
+            )
+            unit.commit()
+        self.tags += len(tags)
+        self.repositories += len(repositories)
+        self._tags, self._repositories = [], []
 
 
 DEFAULT_LEASE_S = 30.0  # a crawl's lease; renewed while it runs, so a killed one's lapses soon
