@@ -114,7 +114,11 @@ class CatalogRepository(SQLModel, table=True):
 
 class CatalogTag(SQLModel, table=True):
     __tablename__ = "catalog_tags"
-    __table_args__ = (Index("ix_catalog_tags_lookup", "registry_id", "generation", "repository"),)
+    # covers browsing (registry, generation, repository) and the re-crawl diff's set
+    # difference over (repository, tag), so neither depends on table statistics
+    __table_args__ = (
+        Index("ix_catalog_tags_pairs", "registry_id", "generation", "repository", "tag"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     registry_id: str = Field(foreign_key="registries.id")
     generation: str

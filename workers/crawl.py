@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,18 +19,17 @@ from events.errors import InvalidInput
 from events.messages import CatalogCrawled, RegistryEvent
 from events.validation import check_repository, check_tag
 from store.catalog import (
-    RepositorySnapshot,
-    TagSnapshot,
+    CatalogWriter,
     crawl_lease,
     drop_generation,
     record_crawl_error,
     release_crawl,
     switch_generation,
-    write_page,
 )
 from store.secrets import SecretBox
 from store.targets import Target, load_target
 from store.uow import UnitOfWorkFactory
+from workers.crawl_stream import Stages, stream_crawl
 from workers.metrics import CRAWL_DURATION
 from workers.outbound.errors import (
     CatalogTooLarge,
@@ -101,26 +99,6 @@ def repository_names(
         yield named
 
 
-def snapshot_page(
-    client: RegistryClient, names: list[str], pool: ThreadPoolExecutor, backoff: Backoff
-) -> list[RepositorySnapshot]:
-    """Tags of a page of repositories, then one manifest HEAD per tag, all on one bounded pool."""
-    tag_lists = {
-        name: pool.submit(with_backoff, lambda n=name: _all_tags(client, n), backoff)
-        for name in names
-    }
-    manifests: dict[str, list[tuple[str, Future[Manifest | None]]]] = {}
-    for name, future in tag_lists.items():
-        manifests[name] = [
-            (tag, pool.submit(with_backoff, lambda n=name, t=tag: _manifest(client, n, t), backoff))
-            for tag in usable(future.result(), check_tag)
-        ]
-    return [
-        RepositorySnapshot(name, [_tag(tag, future.result()) for tag, future in entries])
-        for name, entries in manifests.items()
-    ]
-
-
 def usable(names: list[str], check: Callable[[str], str]) -> list[str]:
     """The names the distribution spec allows. A registry may answer anything (path
     traversal, control characters, markup, 10 kB names): those are skipped, with the
@@ -132,12 +110,6 @@ def usable(names: list[str], check: Callable[[str], str]) -> list[str]:
         except InvalidInput as exc:
             log.warning("crawl.name_skipped", reason=exc.message)
     return kept
-
-
-def _tag(tag: str, manifest: Manifest | None) -> TagSnapshot:
-    if manifest is None:
-        return TagSnapshot(tag)
-    return TagSnapshot(tag, manifest.digest, manifest.media_type, tuple(manifest.platforms))
 
 
 def _all_tags(client: RegistryClient, repository: str) -> list[str]:
@@ -199,16 +171,29 @@ def _crawl(
     generation = str(uuid.uuid4())
     credentials = Credentials(target.auth, target.username, target.secret)
     client = clients(target.url, credentials, target.ca_pem).crawling()
-    repositories = tags = pages = 0
+    writer = CatalogWriter(uow, target.registry_id, generation)
+    pages = 0
     started = time.monotonic()
+
+    def on_page(count: int) -> None:
+        nonlocal pages
+        pages = count
+        _within(limits, pages, time.monotonic() - started)
+
     try:
-        with ThreadPoolExecutor(max_workers=limits.concurrency, thread_name_prefix="crawl") as pool:
-            for names in repository_names(client, target, limits.backoff):
-                pages += 1
-                _within(limits, pages, time.monotonic() - started)
-                page = snapshot_page(client, sorted(set(names)), pool, limits.backoff)
-                tags += write_page(uow, target.registry_id, generation, page)
-                repositories += len(page)
+        streamed = stream_crawl(
+            client,
+            repository_names(client, target, limits.backoff),
+            writer,
+            Stages(
+                call=lambda request: with_backoff(request, limits.backoff),
+                list_tags=lambda c, repository: usable(_all_tags(c, repository), check_tag),
+                head=_manifest,
+            ),
+            concurrency=limits.concurrency,
+            on_page=on_page,
+            check_time=lambda: _within(limits, pages, time.monotonic() - started),
+        )
     except OutboundError as exc:
         CRAWL_DURATION.labels(exc.reason).observe(time.monotonic() - started)
         drop_generation(uow, target.registry_id, generation)
@@ -226,6 +211,7 @@ def _crawl(
             requests=client.requests_sent,
         )
         return None
+    repositories, tags = streamed.repositories, streamed.tags
     crawled = switch_generation(
         uow, cause, target, generation, CONSUMER, repositories=repositories, tags=tags
     )
