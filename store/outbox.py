@@ -1,7 +1,15 @@
-"""Reading and settling the outbox; the relay in `workers.relay` drives it."""
+"""Reading and settling the outbox; the relay in `workers.relay` drives it.
+
+Published rows stay a while (people and tests read what was emitted), then are pruned
+in bounded batches; the relay's scan reads a partial index of unpublished rows only, so
+neither grows with history.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from store.tables import OutboxMessage, utcnow
@@ -23,3 +31,11 @@ def mark_published(session: Session, row: OutboxMessage) -> None:
     row.published_at = utcnow()
     row.attempts += 1
     session.add(row)
+
+
+def prune_published(session: Session, older_than: timedelta, limit: int) -> int:
+    """Delete up to `limit` rows published longer than `older_than` ago; how many."""
+    before = utcnow() - older_than
+    ids = select(OutboxMessage.id).where(col(OutboxMessage.published_at) < before).limit(limit)
+    result = session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

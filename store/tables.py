@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from events.envelope import utcnow
@@ -243,11 +243,21 @@ class OutboxMessage(SQLModel, table=True):
     """A message to publish, committed with the state change that caused it."""
 
     __tablename__ = "outbox"
+    # the relay's scan reads only rows still to publish, however long the history
+    __table_args__ = (
+        Index(
+            "ix_outbox_unpublished",
+            "created_at",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
     id: str = Field(primary_key=True)  # the envelope id, reused as the dramatiq message id
     type: str
     envelope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, index=True)
-    published_at: datetime | None = Field(default=None, index=True)
+    published_at: datetime | None = None
     attempts: int = 0
 
 

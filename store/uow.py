@@ -6,7 +6,10 @@ session, so they commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -34,9 +37,33 @@ class Clash(Conflict):
     """A unique name was taken by a transaction that committed first."""
 
 
+@dataclass
+class Emits:
+    """Whether any unit of work committed an outbox row while this was tracked."""
+
+    emitted: bool = False
+
+
+_TRACKED: ContextVar[Emits | None] = ContextVar("reglink_emits", default=None)
+
+
+@contextmanager
+def tracking_emits() -> Iterator[Emits]:
+    """Track the outbox rows the units of work in this block (this thread) commit, so the
+    caller publishes at once only when there is something to publish: a handler that
+    wrote nothing to the outbox costs no outbox scan."""
+    emits = Emits()
+    token = _TRACKED.set(emits)
+    try:
+        yield emits
+    finally:
+        _TRACKED.reset(token)
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._emitting = False
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:
@@ -58,6 +85,10 @@ class UnitOfWork:
             self.session.commit()
         except IntegrityError:
             raise Clash("the name was taken by a command that ran at the same time") from None
+        emits = _TRACKED.get()
+        if self._emitting and emits is not None:
+            emits.emitted = True
+        self._emitting = False
 
     def add(self, row: Any) -> None:
         self.session.add(row)
@@ -120,6 +151,7 @@ class UnitOfWork:
 
     def emit(self, envelope: Envelope) -> None:
         """Queue a message in the outbox, to be published once this transaction commits."""
+        self._emitting = True
         self.session.add(
             OutboxMessage(
                 id=envelope.id, type=envelope.type, envelope=envelope.model_dump(mode="json")

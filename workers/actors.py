@@ -30,6 +30,7 @@ from events.messages import (
     RegistryUpdateRequested,
 )
 from store.unfinished import note_retry
+from store.uow import tracking_emits
 from workers.command_actor import handle_command
 from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, CrawlLimits, crawl_registry
 from workers.deliver import deliver
@@ -160,7 +161,8 @@ def _declare(
         with journey(raw, name):
             tried = attempt()
             try:
-                adapter.call(raw, tried)
+                with tracking_emits() as emits:
+                    adapter.call(raw, tried)
             except OutboundError as exc:
                 if not exc.transient:
                     raise
@@ -168,7 +170,7 @@ def _declare(
                 log.warning(f"{name}.retrying", reason=exc.reason, attempt=tried, delay_ms=delay)
                 _show_retry(deps, raw, name, tried + 1, exc.reason, delay)
                 raise dramatiq.Retry(str(exc), delay=delay) from None
-            if options.relay_after:
+            if options.relay_after and emits.emitted:
                 relay_once(deps.uow, deps.broker)
 
     return dramatiq.actor(

@@ -113,7 +113,8 @@ def deliver(envelope: Envelope, deps: WorkerDeps) -> str:
     webhook_answered(status, time.perf_counter() - started)
     retryable = status is None or status >= 500 or status in RETRY_STATUSES
     outcome, attempts = _settle(deps, prepared.delivery_id, status, error, retryable)
-    log.info(
+    # a delivered webhook is routine (DEBUG, like httpx's request lines); a failed try is news
+    (log.debug if outcome == "delivered" else log.info)(
         "delivery.sent",
         delivery_id=prepared.delivery_id,
         status_code=status,

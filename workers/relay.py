@@ -8,7 +8,9 @@ message keeps the same ids, and consumers record what they applied
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from datetime import timedelta
 
 import dramatiq
 import structlog
@@ -16,7 +18,7 @@ import structlog
 from events.broker import publish
 from events.envelope import Envelope
 from store.errors import DatabaseUnavailable
-from store.outbox import mark_published, unpublished
+from store.outbox import mark_published, prune_published, unpublished
 from store.queues import BROKER_UNAVAILABLE
 from store.uow import UnitOfWorkFactory
 from workers.wiring import EVENT_ROUTES, Route
@@ -25,6 +27,9 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_BATCH = 200  # rows per transaction
 DEFAULT_INTERVAL = 0.2  # seconds between polls when the outbox is empty
+DEFAULT_KEEP_PUBLISHED = timedelta(hours=1)  # published rows kept this long, then pruned
+DEFAULT_PRUNE_EVERY_S = 60.0  # how often an idle relay prunes
+DEFAULT_PRUNE_BATCH = 5_000  # rows deleted per pruning transaction
 
 
 def message_id_for(envelope_id: str, actor_name: str) -> str:
@@ -52,7 +57,7 @@ def relay_once(
                     message_id=message_id_for(envelope.id, actor_name),
                 )
             mark_published(unit.session, row)
-            log.info(
+            log.debug(
                 "outbox.published",
                 type=row.type,
                 event_id=envelope.id,
@@ -69,12 +74,29 @@ def run_relay(
     stop: threading.Event,
     interval: float = DEFAULT_INTERVAL,
 ) -> None:
-    """Poll until `stop` is set; a failing pass (broker or database away) is retried."""
+    """Poll until `stop` is set; a failing pass (broker or database away) is retried. An
+    idle relay prunes rows published long ago now and then."""
+    pruned_at = time.monotonic()
     while not stop.is_set():
         try:
             settled = relay_once(uow, broker)
+            if settled == 0 and time.monotonic() - pruned_at > DEFAULT_PRUNE_EVERY_S:
+                pruned_at = time.monotonic()
+                prune(uow)
         except (DatabaseUnavailable, *BROKER_UNAVAILABLE) as exc:
             log.warning("outbox.relay_failed", error=type(exc).__name__)
             settled = 0
         if settled < DEFAULT_BATCH:
             stop.wait(interval)
+
+
+def prune(uow: UnitOfWorkFactory, older_than: timedelta = DEFAULT_KEEP_PUBLISHED) -> int:
+    """Delete rows published longer than `older_than` ago, a batch per transaction."""
+    total = 0
+    while True:
+        with uow() as unit:
+            deleted = prune_published(unit.session, older_than, DEFAULT_PRUNE_BATCH)
+            unit.commit()
+        total += deleted
+        if deleted < DEFAULT_PRUNE_BATCH:
+            return total

@@ -1,0 +1,101 @@
+"""N anonymous link commands → all verified: reglink (`reglink api` + `reglink worker`,
+PostgreSQL, Redis) beside a dramatiq no-op actor on the same Redis (1 process, 4
+threads) handling N messages, in one run.
+
+    .venv/bin/python -m bench.links --links 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import dramatiq
+import httpx
+from dramatiq.brokers.redis import RedisBroker
+
+from bench.stack import DEFAULT_POLL_S, REDIS_URL, reglink
+from tests.support.images import push_image
+from tests.support.registry import start_registry
+
+DEFAULT_SENDERS = 4  # link requests in flight
+
+
+@contextmanager
+def anonymous_registry() -> Iterator[str]:
+    """An anonymous registry holding one small image; its URL."""
+    with tempfile.TemporaryDirectory(prefix="reglink-bench-") as tmp:
+        registry = start_registry(Path(tmp))
+        try:
+            push_image(registry.url, "app", "1")
+            yield registry.url
+        finally:
+            registry.stop()
+
+
+def reglink_links(count: int, registry_url: str) -> float:
+    """Seconds from the first link command to every registry verified."""
+    with reglink() as stack:
+        api, token = stack.env["REGLINK_API_URL"], stack.env["REGLINK_TOKEN"]
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{api}/v1/projects/bench/registries"
+        with httpx.Client(headers=headers, timeout=60) as client:
+
+            def link(i: int) -> None:
+                body = {"name": f"r{i}", "url": registry_url, "auth": "anonymous"}
+                client.post(url, json=body).raise_for_status()
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(DEFAULT_SENDERS) as pool:
+                list(pool.map(link, range(count)))
+            while len(client.get(url).json()["registries"]) < count:
+                time.sleep(DEFAULT_POLL_S)
+            return time.perf_counter() - started
+
+
+def dramatiq_noop(count: int) -> float:
+    """Seconds for a dramatiq worker (4 threads) to run `count` no-op messages."""
+    broker = RedisBroker(url=REDIS_URL, namespace=f"reglink-bench-noop-{uuid.uuid4().hex[:8]}")
+    done = threading.Semaphore(0)
+
+    @dramatiq.actor(broker=broker, queue_name="noop")
+    def noop(i: int) -> None:
+        done.release()
+
+    started = time.perf_counter()
+    for i in range(count):
+        noop.send(i)
+    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    for _ in range(count):
+        done.acquire()
+    seconds = time.perf_counter() - started
+    worker.stop()
+    broker.client.delete(*broker.client.keys(f"{broker.namespace}:*") or ["none"])
+    broker.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--links", type=int, default=2000)
+    args = parser.parse_args()
+    with anonymous_registry() as registry_url:
+        ours = reglink_links(args.links, registry_url)
+    theirs = dramatiq_noop(args.links)
+    print(f"{args.links} link commands -> verified")
+    print(
+        f"  reglink {ours:7.2f} s ({args.links / ours:7.1f}/s)   dramatiq no-op "
+        f"{theirs:6.2f} s ({args.links / theirs:7.1f}/s)   ratio {ours / theirs:6.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
