@@ -104,8 +104,12 @@ def test_garbage_never_blocks_a_valid_command_and_becomes_a_dead_letter_with_its
         lambda: (r := record(workers, "valid-cmd-0002")) is not None and r.status == "running",
         what="a later command applied",
     )
-    acks = redis_client.keys(f"{redis_client.namespace}:__acks__.*")
-    assert sum(redis_client.scard(key) for key in acks) == 0, "nothing stays in flight"
+
+    def in_flight() -> int:
+        acks = redis_client.keys(f"{redis_client.namespace}:__acks__.*")
+        return sum(redis_client.scard(key) for key in acks)
+
+    wait_until(lambda: in_flight() == 0, what="nothing left in flight")  # acked after running
 
 
 def test_a_dead_letter_of_garbage_can_be_read_and_purged(
