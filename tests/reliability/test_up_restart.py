@@ -14,17 +14,20 @@ import httpx
 
 from tests.e2e.processes import base_env, cli_json, free_port, process, wait_healthy
 from tests.polling import wait_until
-from tests.support.images import push_image
-from tests.support.registry import RunningRegistry
+from tests.support.faulty import FaultyRegistry, Rule, slow
 
 DEFAULT_LINKS = 80  # link commands accepted just before `reglink up` is killed
 DEFAULT_RECOVERY = 120.0  # seconds the restarted process may take to end them all
 
 
-def test_a_killed_reglink_up_finishes_what_it_accepted_after_a_restart(
-    tmp_path: Path, anon_registry: RunningRegistry
-) -> None:
-    push_image(anon_registry.url, "team/app", "1")
+def test_a_killed_reglink_up_finishes_what_it_accepted_after_a_restart(tmp_path: Path) -> None:
+    with FaultyRegistry({"team/app": ["1"]}) as registry:
+        # each verification takes a second, so the kill always finds work unfinished
+        registry.script = [Rule("GET", "/v2/", slow(1.0))]
+        _kill_and_restart(tmp_path, registry.url)
+
+
+def _kill_and_restart(tmp_path: Path, registry_url: str) -> None:
     port = free_port()
     env = base_env(
         REGLINK_DATA_DIR=str(tmp_path / "data"),
@@ -43,7 +46,7 @@ def test_a_killed_reglink_up_finishes_what_it_accepted_after_a_restart(
         )
         with ThreadPoolExecutor(max_workers=8) as pool:  # faster than up can verify
             responses = list(
-                pool.map(lambda i: link(client, i, anon_registry.url), range(DEFAULT_LINKS))
+                pool.map(lambda i: link(client, i, registry_url), range(DEFAULT_LINKS))
             )
         first.send_signal(signal.SIGKILL)  # queued work lives only in its memory
         first.wait(10)
