@@ -4,8 +4,9 @@ types are in `gateway.api_models`, which `/openapi.json` publishes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from events.envelope import utcnow
 from gateway.api_models import (
     CommandDocument,
     CommandError,
@@ -93,7 +94,7 @@ def activity(registry: Registry) -> str | None:
 def _crawling(registry: Registry) -> bool:
     """A crawl holds the registry's lease (renewed while it runs: a killed one lapses)."""
     lease = registry.crawl_lease_until
-    return lease is not None and lease > datetime.now(UTC)
+    return lease is not None and lease > utcnow()
 
 
 def _progress(registry: Registry) -> ProgressDocument | None:

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.errors import Conflict, InvalidInput, NotFound
+from events.errors import Conflict, InvalidInput
 from events.messages import Command, CrawlRegistry, LinkRegistry, UnlinkRegistry, UpdateRegistry
 from events.validation import check_auth, host_port
 from store import lifecycle
 from store.identity import authorize
 from store.jobs import jobs_using
-from store.registries import check_name_free, find_active
+from store.registries import check_name_free, get_active
 from store.tables import Project, Registry
 from store.uow import UnitOfWork
 
@@ -48,7 +48,7 @@ def check_link(uow: UnitOfWork, command: LinkRegistry, actor: str | None) -> Che
 
 def check_update(uow: UnitOfWork, command: UpdateRegistry, actor: str | None) -> Checked:
     project = authorize(uow.session, command.project, actor, owner=command.OWNER_ONLY)
-    registry = _get_active(uow, project, command.name)
+    registry = get_active(uow.session, project, command.name, lock=True)
     details, keep_secret = merged_details(registry, command, command.sealed_secret is not None)
     if details["name"].lower() != registry.active_name:
         check_name_free(uow.session, project, details["name"])
@@ -58,7 +58,7 @@ def check_update(uow: UnitOfWork, command: UpdateRegistry, actor: str | None) ->
 def check_unlink(uow: UnitOfWork, command: UnlinkRegistry, actor: str | None) -> Checked:
     """Refused while build jobs use the registry, naming them, unless forced."""
     project = authorize(uow.session, command.project, actor, owner=command.OWNER_ONLY)
-    registry = _get_active(uow, project, command.name)
+    registry = get_active(uow.session, project, command.name, lock=True)
     jobs = jobs_using(uow.session, registry)
     if jobs and not command.force:
         raise Conflict(
@@ -71,7 +71,7 @@ def check_unlink(uow: UnitOfWork, command: UnlinkRegistry, actor: str | None) ->
 def check_crawl(uow: UnitOfWork, command: CrawlRegistry, actor: str | None) -> Checked:
     """Members may ask for a fresh catalog; only details in force can be crawled."""
     project = authorize(uow.session, command.project, actor, owner=command.OWNER_ONLY)
-    registry = _get_active(uow, project, command.name)
+    registry = get_active(uow.session, project, command.name, lock=True)
     lifecycle.check(registry, lifecycle.Step.REQUEST_CRAWL)
     return Checked(project, registry)
 
@@ -129,10 +129,3 @@ def merged_details(
         "ca_pem": registry.ca_pem if command.ca_pem is None else (command.ca_pem or None),
     }
     return details, keep_secret
-
-
-def _get_active(uow: UnitOfWork, project: Project, name: str) -> Registry:
-    registry = find_active(uow.session, project, name, lock=True)
-    if registry is None:
-        raise NotFound(f"registry {name!r} not found in project {project.name!r}")
-    return registry

@@ -24,8 +24,8 @@ def find_active(
     return session.exec(statement).first()
 
 
-def get_active(session: Session, project: Project, name: str) -> Registry:
-    registry = find_active(session, project, name)
+def get_active(session: Session, project: Project, name: str, *, lock: bool = False) -> Registry:
+    registry = find_active(session, project, name, lock=lock)
     if registry is None:
         raise NotFound(f"registry {name!r} not found in project {project.name!r}")
     return registry

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import structlog
 from dramatiq.middleware import CurrentMessage
 
-from events.envelope import Envelope, parse_envelope
+from events.envelope import Envelope, parse_envelope, utcnow
 from events.errors import CommandRejected
 from events.messages import (
     DeliverWebhook,
@@ -193,7 +193,7 @@ def _show_retry(
     registry_id = data.get("registry_id") if isinstance(data, dict) else None
     if not isinstance(registry_id, str):
         return
-    at = datetime.now(UTC) + timedelta(milliseconds=delay_ms)
+    at = utcnow() + timedelta(milliseconds=delay_ms)
     with deps.uow() as uow:
         note_retry(uow, registry_id, step=step, attempt=attempt, reason=reason, at=at)
         uow.commit()
