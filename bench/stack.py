@@ -98,6 +98,19 @@ class Reglink:
             time.sleep(DEFAULT_POLL_S)
         raise TimeoutError("the crawl did not finish")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker process and its children (`--processes`)
+        have used so far."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if stat.parent.name == str(self.worker.pid) or fields[1] == str(self.worker.pid):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """The worker process's peak resident memory (VmHWM) so far."""
         for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
@@ -106,32 +119,46 @@ class Reglink:
         raise RuntimeError("no VmHWM")
 
 
+MODES = ("scaled", "up")  # `reglink api` + `reglink worker` on PostgreSQL and Redis; `reglink up`
+
+
 @contextmanager
-def reglink(threads: int = 4, **settings: str) -> Iterator[Reglink]:
-    """reglink's API and one worker process on a fresh database; project `bench`."""
+def reglink(
+    threads: int = 4, mode: str = "scaled", processes: int = 1, **settings: str
+) -> Iterator[Reglink]:
+    """reglink on a fresh store; project `bench`. `scaled`: `reglink api` and `reglink
+    worker` (`processes` of them) on a throwaway PostgreSQL database and Redis namespace;
+    `up`: `reglink up` on its embedded defaults (SQLite, in-process broker)."""
     with ExitStack() as stack:
-        database_url = stack.enter_context(scratch_database("reglink_bench"))
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory())
         port = free_port()
         env = base_env(
-            REGLINK_DATA_DIR=stack.enter_context(tempfile.TemporaryDirectory()),
-            REGLINK_DATABASE_URL=database_url,
-            REGLINK_REDIS_URL=REDIS_URL,
-            REGLINK_REDIS_NAMESPACE=f"reglink-bench-{uuid.uuid4().hex[:8]}",
+            REGLINK_DATA_DIR=data_dir,
             REGLINK_API_URL=f"http://127.0.0.1:{port}",
             REGLINK_INSECURE_HOSTS="127.0.0.1",
             REGLINK_ALLOWED_NETWORKS="127.0.0.1/32",
-            REGLINK_SEALING_KEYS=generate_private_key(),
-            REGLINK_STORE_KEYS=generate_key(),
             REGLINK_LOG_FORMAT="json",
             REGLINK_CATALOG_PAGE_SIZE=str(DEFAULT_PAGE_SIZE),
+            REGLINK_SEALING_KEYS=generate_private_key(),
+            REGLINK_STORE_KEYS=generate_key(),
             **{f"REGLINK_{k.upper()}": v for k, v in settings.items()},
         )
-        logs = Path(env["REGLINK_DATA_DIR"])
-        api = stack.enter_context(process(["api", "--port", str(port)], env, logs / "api.log"))
-        wait_healthy(env["REGLINK_API_URL"], api, logs / "api.log")
-        worker = stack.enter_context(
-            process(["worker", "--threads", str(threads)], env, logs / "worker.log")
-        )
+        logs = Path(data_dir)
+        if mode == "up":
+            database_url = f"sqlite:///{logs / 'reglink.db'}"
+            worker = stack.enter_context(process(["up", "--port", str(port)], env, logs / "up.log"))
+            wait_healthy(env["REGLINK_API_URL"], worker, logs / "up.log")
+        else:
+            database_url = stack.enter_context(scratch_database("reglink_bench"))
+            env.update(
+                REGLINK_DATABASE_URL=database_url,
+                REGLINK_REDIS_URL=REDIS_URL,
+                REGLINK_REDIS_NAMESPACE=f"reglink-bench-{uuid.uuid4().hex[:8]}",
+            )
+            api = stack.enter_context(process(["api", "--port", str(port)], env, logs / "api.log"))
+            wait_healthy(env["REGLINK_API_URL"], api, logs / "api.log")
+            command = ["worker", "--threads", str(threads), "--processes", str(processes)]
+            worker = stack.enter_context(process(command, env, logs / "worker.log"))
         env["REGLINK_TOKEN"] = cli_json(env, "admin", "create-project", "bench", "--owner", "b")[
             "token"
         ]

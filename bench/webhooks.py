@@ -1,8 +1,11 @@
 """An update of a registry used by N build jobs → N signed webhooks acknowledged:
-reglink (`reglink api` + `reglink worker`, PostgreSQL, Redis) beside raw async httpx
-POSTs of bodies built and signed the same way (c=4) to the same receiver, in one run.
+reglink (`--mode scaled`: `reglink api` + `reglink worker`, PostgreSQL, Redis; `--mode
+up`: `reglink up` on its defaults, SQLite and the in-process broker) beside raw async
+httpx POSTs of bodies built and signed the same way (c=4) to the same receiver, in one
+run.
 
-    .venv/bin/python -m bench.webhooks --jobs 10000
+    .venv/bin/python -m bench.webhooks --jobs 10000 --mode scaled
+    .venv/bin/python -m bench.webhooks --jobs 10000 --mode up
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
-import psycopg
+from sqlalchemy import Engine, create_engine, text
 
 from bench.links import anonymous_registry
-from bench.stack import DEFAULT_POLL_S, Reglink, reglink
+from bench.stack import DEFAULT_POLL_S, MODES, Reglink, reglink
 from events import webhooks
 from events.deliveries import cloud_event
+from store.engine import driver_url
 from store.secrets import SecretBox
 from tests.e2e.processes import free_port
 from tests.polling import wait_until
@@ -57,53 +62,77 @@ def subscribe(stack: Reglink, jobs: int, hooks: str) -> None:
     """`jobs` build jobs of project `bench` using registry `big`, written straight into
     the store (the API would take minutes to add them one by one)."""
     sealed = SecretBox([stack.env["REGLINK_STORE_KEYS"]]).encrypt(SECRET)
-    with psycopg.connect(stack.database_url, autocommit=False) as conn:
+    with store(stack).begin() as conn:
         project, registry = conn.execute(
-            "SELECT project_id, id FROM registries WHERE name = 'big'"
-        ).fetchone()  # type: ignore[misc]
+            text("SELECT project_id, id FROM registries WHERE name = 'big'")
+        ).one()
         ids = [str(uuid.uuid4()) for _ in range(jobs)]
-        with conn.cursor() as cur:
-            cur.executemany(
+        now = datetime.now(UTC)
+        conn.execute(
+            text(
                 "INSERT INTO build_jobs (id, project_id, name, webhook_url, wrapped_key, "
-                "secret_ciphertext, created_at) VALUES (%s, %s, %s, %s, %s, %s, now())",
-                [
-                    (
-                        i,
-                        project,
-                        f"job-{n}",
-                        f"{hooks}/hooks/{n}",
-                        sealed.wrapped_key,
-                        sealed.ciphertext,
-                    )
-                    for n, i in enumerate(ids)
-                ],
-            )
-            cur.executemany(
+                "secret_ciphertext, created_at) VALUES (:i, :p, :n, :u, :w, :c, :t)"
+            ),
+            [
+                {
+                    "i": i,
+                    "p": project,
+                    "n": f"job-{n}",
+                    "u": f"{hooks}/hooks/{n}",
+                    "w": sealed.wrapped_key,
+                    "c": sealed.ciphertext,
+                    "t": now,
+                }
+                for n, i in enumerate(ids)
+            ],
+        )
+        conn.execute(
+            text(
                 "INSERT INTO job_registries (job_id, registry_id, delivered_version, created_at)"
-                " VALUES (%s, %s, 0, now())",
-                [(i, registry) for i in ids],
-            )
-        conn.commit()
+                " VALUES (:j, :r, 0, :t)"
+            ),
+            [{"j": i, "r": registry, "t": now} for i in ids],
+        )
+
+
+def store(stack: Reglink) -> Engine:
+    return create_engine(driver_url(stack.database_url))
 
 
 def delivered(stack: Reglink) -> int:
-    with psycopg.connect(stack.database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()
-        return int(row[0]) if row else 0
+    with store(stack).connect() as conn:
+        query = "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
+        return int(conn.execute(text(query)).scalar_one())
 
 
-def reglink_fanout(jobs: int, registry_url: str, hooks: str) -> float:
-    """Seconds from the update command to every delivery acknowledged."""
-    with reglink() as stack:
+def span(stack: Reglink) -> float:
+    """Seconds from the first delivery row written to the last one acknowledged."""
+    with store(stack).connect() as conn:
+        query = "SELECT min(created_at), max(delivered_at) FROM deliveries"
+        first, last = conn.execute(text(query)).one()
+    if isinstance(first, str):  # SQLite
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    return float((last - first).total_seconds())
+
+
+def reglink_fanout(
+    jobs: int, registry_url: str, hooks: str, mode: str
+) -> tuple[float, float, float, float]:
+    """Seconds from the update command to every delivery acknowledged; of which until the
+    update was in force (`update --wait` returned), and from the first delivery row
+    written to the last acknowledged; and the worker's CPU seconds meanwhile."""
+    with reglink(mode=mode) as stack:
         linked = stack.cli("link", "bench", "big", registry_url, "--wait")
         assert linked.returncode == 0, linked.stderr
         subscribe(stack, jobs, hooks)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), stack.cpu_seconds()
         updated = stack.cli("update", "bench", "big", "--description", "rotated", "--wait")
         assert updated.returncode == 0, updated.stderr
+        in_force = time.perf_counter() - started
         while delivered(stack) < jobs:
             time.sleep(DEFAULT_POLL_S)
-        return time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, stack.cpu_seconds() - cpu
+        return seconds, in_force, span(stack), cpu
 
 
 async def raw_posts(jobs: int, hooks: str, registry_url: str) -> float:
@@ -142,15 +171,21 @@ async def raw_posts(jobs: int, hooks: str, registry_url: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--mode", choices=MODES, default="scaled")
     args = parser.parse_args()
     with anonymous_registry() as registry_url, receiver() as hooks:
-        ours = reglink_fanout(args.jobs, registry_url, hooks)
+        ours, in_force, sending, cpu = reglink_fanout(args.jobs, registry_url, hooks, args.mode)
         theirs = asyncio.run(raw_posts(args.jobs, hooks, registry_url))
-    print(f"update -> {args.jobs} webhooks acknowledged")
+    print(f"update -> {args.jobs} webhooks acknowledged ({args.mode})")
     print(
         f"  reglink {ours:7.2f} s ({args.jobs / ours:7.1f}/s)   raw async POSTs c=4 "
         f"{theirs:6.2f} s ({args.jobs / theirs:7.1f}/s)   "
         f"reglink reaches {100 * theirs / ours:5.1f} % of the floor's throughput"
+    )
+    print(
+        f"  (reglink: update in force after {in_force:.2f} s; "
+        f"first delivery row written to last acknowledged {sending:.2f} s; "
+        f"worker CPU {1000 * cpu / args.jobs:.2f} ms per webhook)"
     )
 
 

@@ -172,6 +172,14 @@ class DeliverWebhook(Message):
     delivery_id: str
 
 
+class DeliverWebhooks(Message):
+    """Send a batch of one event's deliveries together: one transaction claims them, the
+    registry's secret is opened once, the POSTs go out concurrently."""
+
+    TYPE = "reglink.delivery.batch_requested"
+    delivery_ids: tuple[str, ...]
+
+
 DEFAULT_MAX_CHANGES = 1000  # tags listed by name in one CatalogCrawled event
 
 
@@ -200,4 +208,5 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     **COMMAND_TYPES,
     **EVENT_TYPES,
     DeliverWebhook.TYPE: DeliverWebhook,
+    DeliverWebhooks.TYPE: DeliverWebhooks,
 }

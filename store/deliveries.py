@@ -1,18 +1,20 @@
 """Delivery rows and the (job, registry) leases that keep two sends to a job from crossing.
 
-The fan-out writes the rows, the delivery actor claims one (or learns it is done, was
-superseded or must wait for the lease) and settles it after the POST. Each step is one
-short transaction of the caller's; no lock is held across the HTTP call.
+The fan-out writes the rows, the delivery actors claim a batch of them (learning for each
+that it is done, was superseded or must wait for the lease) and settle them after the
+POSTs. Each step is one short transaction of the caller's, a few statements whatever the
+batch's size; no lock is held across the HTTP calls.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, literal, update
 from sqlmodel import Session, col, select
 
 from store.inserts import insert
@@ -96,32 +98,65 @@ def end_uses(session: Session, registry_id: str) -> None:
         session.execute(delete(table).where(col(table.registry_id) == registry_id))
 
 
-def claim(session: Session, delivery_id: str, lease: timedelta) -> Claimed | NotToSend:
-    """The delivery to send now, under a (job, registry) lease of `lease`; or why not.
+def claim(
+    session: Session, delivery_ids: Sequence[str], lease: timedelta
+) -> dict[str, Claimed | NotToSend]:
+    """Each delivery to send now, under a (job, registry) lease of `lease`; or why not.
+    A batch costs a handful of statements whatever its size.
 
     Versions only move forward: a delivery older than the registry's version, or than what
-    the job acknowledged, or for a registry the job no longer uses, is marked superseded."""
-    delivery = session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
-    if delivery is None or delivery.status != "pending":
-        return "done"
-    job = session.get(BuildJob, delivery.job_id)
-    registry = session.get(Registry, delivery.registry_id)
-    use = session.get(JobRegistry, (delivery.job_id, delivery.registry_id))
-    assert job is not None and registry is not None
-    stale = delivery.version < registry.version or (
-        use is not None and delivery.version <= use.delivered_version and delivery.kind == "updated"
+    the job acknowledged, or for a registry the job no longer uses, is marked superseded.
+    An earlier delivery to the same job about the same registry that still waits goes
+    first (this one is `busy`), so a job never receives a lower `sequence` after a higher
+    one."""
+    outcome: dict[str, Claimed | NotToSend] = dict.fromkeys(delivery_ids, "done")
+    rows = session.exec(
+        select(Delivery)
+        .where(col(Delivery.id).in_(delivery_ids), Delivery.status == "pending")
+        .order_by(col(Delivery.id))  # one lock order for every batch
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    if not rows:
+        return outcome
+    registry_ids = {d.registry_id for d in rows}
+    job_ids = {d.job_id for d in rows}
+    registries = {r.id: r for r in _all(session, Registry, registry_ids)}
+    jobs = {j.id: j for j in _all(session, BuildJob, job_ids)}
+    uses = {
+        (u.job_id, u.registry_id): u
+        for u in session.exec(
+            select(JobRegistry).where(
+                col(JobRegistry.registry_id).in_(registry_ids), col(JobRegistry.job_id).in_(job_ids)
+            )
+        )
+    }
+    live: list[Delivery] = []
+    for delivery in rows:
+        if _stale(delivery, registries[delivery.registry_id], uses.get(_pair(delivery))):
+            delivery.status = "superseded"
+            session.add(delivery)
+            outcome[delivery.id] = "superseded"
+        else:
+            live.append(delivery)
+    first = _first_pending(session, registry_ids, job_ids)
+    # the earliest of each pair may go now; a later one waits its turn
+    ready = sorted(
+        (d for d in live if first.get(_pair(d), d.sequence) >= d.sequence),
+        key=lambda d: (_pair(d), d.sequence),
     )
-    if delivery.kind != "unlinked" and (use is None or registry.active_name is None):
-        stale = True  # the job stopped using it, or it was unlinked since
-    if stale:
-        delivery.status = "superseded"
-        session.add(delivery)
-        return "superseded"
-    if _earlier_pending(session, delivery) or not _take_lease(session, delivery, lease):
-        return "busy"
-    project = session.get(Project, registry.project_id)
-    assert project is not None
-    return Claimed(delivery, registry, project.name, job)
+    ready = [d for n, d in enumerate(ready) if n == 0 or _pair(ready[n - 1]) != _pair(d)]
+    leased = _take_leases(session, ready, lease)
+    projects = {r.project_id: _project_name(session, r.project_id) for r in registries.values()}
+    for delivery in live:
+        if delivery.id not in leased:
+            outcome[delivery.id] = "busy"
+            continue
+        registry = registries[delivery.registry_id]
+        outcome[delivery.id] = Claimed(
+            delivery, registry, projects[registry.project_id], jobs[delivery.job_id]
+        )
+    return outcome
 
 
 def job_secret(box: SecretBox, job: BuildJob) -> str:
@@ -129,33 +164,116 @@ def job_secret(box: SecretBox, job: BuildJob) -> str:
     return box.decrypt(Sealed(job.wrapped_key, job.secret_ciphertext))
 
 
-def _earlier_pending(session: Session, delivery: Delivery) -> bool:
-    """An earlier delivery to the same job about the same registry still waits: it goes
-    first, so a job never receives a lower `sequence` after a higher one."""
-    statement = select(Delivery.id).where(
-        Delivery.job_id == delivery.job_id,
-        Delivery.registry_id == delivery.registry_id,
-        Delivery.status == "pending",
-        col(Delivery.sequence) < delivery.sequence,
+def _pair(delivery: Delivery) -> tuple[str, str]:
+    return delivery.job_id, delivery.registry_id
+
+
+def _all(session: Session, table: Any, ids: set[str]) -> Sequence[Any]:
+    return session.exec(select(table).where(col(table.id).in_(ids))).all()
+
+
+def _project_name(session: Session, project_id: str) -> str:
+    project = session.get(Project, project_id)
+    assert project is not None
+    return project.name
+
+
+def _stale(delivery: Delivery, registry: Registry, use: JobRegistry | None) -> bool:
+    if delivery.kind != "unlinked" and (use is None or registry.active_name is None):
+        return True  # the job stopped using it, or it was unlinked since
+    return delivery.version < registry.version or (
+        use is not None and delivery.version <= use.delivered_version and delivery.kind == "updated"
     )
-    return session.exec(statement.limit(1)).first() is not None
 
 
-def _take_lease(session: Session, delivery: Delivery, lease: timedelta) -> bool:
+def _first_pending(
+    session: Session, registry_ids: set[str], job_ids: set[str]
+) -> dict[tuple[str, str], int]:
+    """The lowest `sequence` still pending for each (job, registry) pair."""
+    statement = (
+        select(Delivery.job_id, Delivery.registry_id, func.min(Delivery.sequence))
+        .where(
+            col(Delivery.job_id).in_(job_ids),
+            col(Delivery.registry_id).in_(registry_ids),
+            Delivery.status == "pending",
+        )
+        .group_by(col(Delivery.job_id), col(Delivery.registry_id))
+    )
+    return {(job, registry): first for job, registry, first in session.exec(statement)}
+
+
+def _take_leases(session: Session, ready: list[Delivery], lease: timedelta) -> set[str]:
+    """The ids of the deliveries whose (job, registry) lease is now theirs: free, expired
+    or theirs already. `ready` holds one delivery per pair.
+
+    One short statement whatever the batch's size (the rows come from the deliveries
+    table, so its text does not grow with the batch), taking the leases in pair order:
+    one lock order for every batch."""
+    if not ready:
+        return set()
     now = utcnow()
-    values = {
-        "job_id": delivery.job_id,
-        "registry_id": delivery.registry_id,
-        "delivery_id": delivery.id,
-        "until": now + lease,
-    }
-    statement = insert(session, DeliveryLease).values(**values)
+    rows = (
+        select(
+            col(Delivery.job_id), col(Delivery.registry_id), col(Delivery.id), literal(now + lease)
+        )
+        .where(col(Delivery.id).in_([d.id for d in ready]))
+        .order_by(col(Delivery.job_id), col(Delivery.registry_id))
+    )
+    statement = insert(session, DeliveryLease).from_select(
+        ["job_id", "registry_id", "delivery_id", "until"], rows
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["job_id", "registry_id"],
-        set_={"delivery_id": delivery.id, "until": values["until"]},
-        where=(DeliveryLease.until < now) | (DeliveryLease.delivery_id == delivery.id),  # type: ignore[arg-type,operator]
+        set_={"delivery_id": statement.excluded.delivery_id, "until": statement.excluded.until},
+        where=(DeliveryLease.until < now)  # type: ignore[arg-type,operator]
+        | (DeliveryLease.delivery_id == statement.excluded.delivery_id),
     ).returning(DeliveryLease.delivery_id)  # type: ignore[arg-type]
-    return session.execute(statement).first() is not None
+    return {row[0] for row in session.execute(statement)}
+
+
+def delivered(session: Session, sent: Sequence[tuple[Delivery, int]]) -> None:
+    """Record a batch of acknowledged sends, `(delivery, status code)`, in a few
+    statements: the deliveries are delivered, each job's acknowledged version moves
+    forward and the leases are released."""
+    if not sent:
+        return
+    now = utcnow()
+    by_code: dict[int, list[str]] = {}
+    by_version: dict[tuple[str, int], list[str]] = {}
+    for delivery, code in sent:
+        by_code.setdefault(code, []).append(delivery.id)
+        by_version.setdefault((delivery.registry_id, delivery.version), []).append(delivery.job_id)
+    for code, ids in by_code.items():
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids))
+            .values(
+                status="delivered",
+                attempts=Delivery.attempts + 1,
+                last_status_code=code,
+                last_error=None,
+                waiting_since=now,
+                delivered_at=now,
+            )
+        )
+    for (registry_id, version), job_ids in by_version.items():
+        session.execute(
+            update(JobRegistry)
+            .where(
+                col(JobRegistry.registry_id) == registry_id,
+                col(JobRegistry.job_id).in_(sorted(job_ids)),
+                col(JobRegistry.delivered_version) < version,
+            )
+            .values(delivered_version=version)
+        )
+    session.execute(
+        delete(DeliveryLease).where(col(DeliveryLease.delivery_id).in_([d.id for d, _ in sent]))
+    )
+
+
+def release(session: Session, delivery_id: str) -> None:
+    """The delivery was not sent after all: its lease is free for the next send."""
+    session.execute(delete(DeliveryLease).where(col(DeliveryLease.delivery_id) == delivery_id))
 
 
 def settle(

@@ -23,27 +23,30 @@ from events.envelope import Envelope, parse_envelope, utcnow
 from events.errors import CommandRejected
 from events.messages import (
     DeliverWebhook,
+    DeliverWebhooks,
     Message,
     RecheckRequested,
     RegistryEvent,
     RegistryLinkRequested,
     RegistryUpdateRequested,
 )
+from store.queues import enqueue_later
 from store.unfinished import note_retry
 from store.uow import tracking_emits
 from workers.command_actor import handle_command
 from workers.crawl import DEFAULT_CRAWL_ATTEMPTS, CrawlLimits, crawl_registry
-from workers.deliver import deliver
+from workers.deliver import Webhooks, deliver_batch, deliver_one
 from workers.deps import WorkerDeps
 from workers.fanout import fan_out
 from workers.metrics import Metrics
 from workers.outbound.errors import OutboundError
+from workers.outbound.webhook_sender import Sender
 from workers.poison import Poison, PoisonMessages
 from workers.recheck import recheck_registry
 from workers.relay import relay_once
 from workers.verify import verify_registry
 from workers.verify_update import verify_update
-from workers.wiring import ACTORS, ActorOptions
+from workers.wiring import ACTORS, DELIVER, ActorOptions
 
 log = structlog.get_logger(__name__)
 Actor = dramatiq.Actor[Any, Any]
@@ -95,6 +98,24 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
         max_pages=deps.max_catalog_pages,
     )
 
+    hooks = Webhooks(
+        uow=deps.uow,
+        box=deps.box,
+        sender=Sender(deps.webhook_client, per_host=deps.webhook_concurrency),
+        max_attempts=deps.delivery_attempts,
+        backoff=deps.retry_delay_ms,
+    )
+
+    def deliver_later(raw: Any) -> Any:
+        """Hands a batch's delivery that must wait or be tried again back to the broker."""
+        message, envelope = _decoded(raw, DeliverWebhooks)
+
+        def again(delivery_id: str, delay_ms: int) -> None:
+            follow = envelope.follow(DeliverWebhook(delivery_id=delivery_id))
+            enqueue_later(deps.broker, follow, *DELIVER, delay_ms)
+
+        return deliver_batch(message, hooks, again)  # type: ignore[arg-type]
+
     def last(tries: int, attempt: int) -> bool:
         return attempt + 1 >= tries
 
@@ -137,7 +158,10 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
             DEFAULT_CRAWL_ATTEMPTS,
         ),
         "fan_out": Adapter(lambda raw, _: fan_out(_decoded(raw, RegistryEvent)[1], deps)),
-        "deliver_webhook": Adapter(lambda raw, _: deliver(_decoded(raw, DeliverWebhook)[1], deps)),
+        "deliver_webhook": Adapter(
+            lambda raw, _: deliver_one(_decoded(raw, DeliverWebhook)[0], hooks)  # type: ignore[arg-type]
+        ),
+        "deliver_webhooks": Adapter(lambda raw, _: deliver_later(raw)),
     }
 
 

@@ -14,6 +14,7 @@ from events.sealing import unseal
 from store.secrets import Sealed, SecretBox
 from store.uow import UnitOfWorkFactory
 from workers.outbound.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
+from workers.outbound.webhook_sender import DEFAULT_PER_HOST
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +46,7 @@ class WorkerDeps:
     max_catalog_pages: int = DEFAULT_MAX_CATALOG_PAGES
     webhook_http: httpx.Client | None = None  # guarded; never follows redirects
     delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
+    webhook_concurrency: int = DEFAULT_PER_HOST  # POSTs in flight to one receiver host
     expiry_warning_s: float = 7 * 86400  # credentials expiring within this turn `expiring`
 
     def reseal(self, sealed_secret: str | None, project: str) -> Sealed | None:

@@ -1,12 +1,15 @@
-"""Fan-out: one delivery per build job that uses the registry, enqueued in batches.
+"""Fan-out: one delivery per build job that uses the registry, sent in batches.
 
 Delivery rows are written first (their ids are derived from the event and the job, so a
-redelivered event writes nothing new), then enqueued in pipelined batches, then the
-event is marked applied. A crash in between re-enqueues the same delivery ids, which
-the delivery actor recognises.
+redelivered event writes nothing new), then enqueued as batch messages of
+`DEFAULT_BATCH` deliveries (one pipelined Redis round trip), then the event is marked
+applied. A crash in between enqueues the same delivery ids again, which the delivery
+actor recognises.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import structlog
 
@@ -14,7 +17,7 @@ from events.envelope import Envelope
 from events.messages import (
     CredentialsExpiring,
     CredentialsFailing,
-    DeliverWebhook,
+    DeliverWebhooks,
     JobSubscribed,
     RegistryEvent,
     RegistryUnlinked,
@@ -24,11 +27,11 @@ from store.deliveries import add_deliveries, end_uses, next_sequence, subscriber
 from store.inbox import first_time, seen
 from store.queues import enqueue_many
 from workers.deps import WorkerDeps
-from workers.wiring import DELIVER
+from workers.wiring import DELIVER_BATCH
 
 log = structlog.get_logger(__name__)
 CONSUMER = "fan_out"
-DEFAULT_BATCH = 500  # deliveries per Redis pipeline
+DEFAULT_BATCH = 100  # deliveries per batch message: one claim, one settle, concurrent POSTs
 KINDS = {
     RegistryUpdated.TYPE: "updated",
     JobSubscribed.TYPE: "updated",
@@ -65,9 +68,14 @@ def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
             end_uses(uow.session, event.registry_id)
         uow.commit()
-    envelopes = [envelope.follow(DeliverWebhook(delivery_id=i), id=i) for i in ids]
-    for start in range(0, len(envelopes), DEFAULT_BATCH):
-        enqueue_many(deps.broker, envelopes[start : start + DEFAULT_BATCH], *DELIVER)
+    batches = [
+        envelope.follow(
+            DeliverWebhooks(delivery_ids=tuple(ids[start : start + DEFAULT_BATCH])),
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"reglink:deliveries:{envelope.id}:{start}")),
+        )
+        for start in range(0, len(ids), DEFAULT_BATCH)
+    ]
+    enqueue_many(deps.broker, batches, *DELIVER_BATCH)
     with deps.uow() as uow:
         first_time(uow.session, CONSUMER, envelope.id)
         uow.commit()

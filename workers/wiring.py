@@ -18,6 +18,7 @@ from events.messages import (
     CredentialsExpiring,
     CredentialsFailing,
     DeliverWebhook,
+    DeliverWebhooks,
     JobSubscribed,
     LinkRegistry,
     RecheckRequested,
@@ -62,7 +63,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
     CredentialsFailing.TYPE: ("fan_out",),
     CredentialsExpiring.TYPE: ("fan_out",),
     RecheckRequested.TYPE: ("recheck_registry",),
-    DeliverWebhook.TYPE: ("deliver_webhook",),  # a dead delivery retried by hand
+    DeliverWebhook.TYPE: ("deliver_webhook",),  # a dead delivery retried by hand, or redriven
+    DeliverWebhooks.TYPE: ("deliver_webhooks",),  # a fan-out's batch
 }
 
 DEFAULT_COMMAND_TIME_LIMIT_MS = 60_000  # store work only
@@ -92,6 +94,10 @@ ACTORS: dict[str, ActorOptions] = {
     "fan_out": ActorOptions(
         queue="fanout", time_limit_ms=DEFAULT_COMMAND_TIME_LIMIT_MS, relay_after=False
     ),
+    # a batch's deliveries that must wait or be tried again come back one by one
+    "deliver_webhooks": ActorOptions(
+        queue="deliveries", time_limit_ms=DEFAULT_VERIFY_TIME_LIMIT_MS, relay_after=False
+    ),
     # lease waits and send retries both come back through Retry; the row counts sends
     "deliver_webhook": ActorOptions(
         queue="deliveries",
@@ -106,4 +112,5 @@ EVENT_ROUTES: dict[str, tuple[Route, ...]] = {
     kind: tuple((actor, ACTORS[actor].queue) for actor in actors) for kind, actors in EVENTS.items()
 }
 COMMAND_ROUTE: Route = (COMMAND_ACTOR, COMMANDS_QUEUE)
-DELIVER: Route = ("deliver_webhook", ACTORS["deliver_webhook"].queue)  # enqueued by the fan-out
+DELIVER: Route = ("deliver_webhook", ACTORS["deliver_webhook"].queue)  # one delivery, again
+DELIVER_BATCH: Route = ("deliver_webhooks", ACTORS["deliver_webhooks"].queue)  # by the fan-out
