@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from store.tables import OutboxMessage, utcnow
@@ -31,6 +31,18 @@ def mark_published(session: Session, row: OutboxMessage) -> None:
     row.published_at = utcnow()
     row.attempts += 1
     session.add(row)
+
+
+def claim_published(session: Session, ids: list[str]) -> set[str]:
+    """Mark these rows published, if no relay did; the ids this call marked (the caller
+    publishes them before it commits)."""
+    statement = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.published_at).is_(None))
+        .values(published_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+        .returning(col(OutboxMessage.id))
+    )
+    return {row[0] for row in session.execute(statement)}
 
 
 def prune_published(session: Session, older_than: timedelta, limit: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -39,9 +39,13 @@ class Clash(Conflict):
 
 @dataclass
 class Emits:
-    """Whether any unit of work committed an outbox row while this was tracked."""
+    """The outbox rows units of work committed while this was tracked, in emit order."""
 
-    emitted: bool = False
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    @property
+    def emitted(self) -> bool:
+        return bool(self.envelopes)
 
 
 _TRACKED: ContextVar[Emits | None] = ContextVar("reglink_emits", default=None)
@@ -50,8 +54,8 @@ _TRACKED: ContextVar[Emits | None] = ContextVar("reglink_emits", default=None)
 @contextmanager
 def tracking_emits() -> Iterator[Emits]:
     """Track the outbox rows the units of work in this block (this thread) commit, so the
-    caller publishes at once only when there is something to publish: a handler that
-    wrote nothing to the outbox costs no outbox scan."""
+    caller publishes exactly those at once: a handler that wrote nothing to the outbox
+    costs nothing, and one that did costs no outbox scan."""
     emits = Emits()
     token = _TRACKED.set(emits)
     try:
@@ -63,7 +67,7 @@ def tracking_emits() -> Iterator[Emits]:
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._emitting = False
+        self._emitted: list[Envelope] = []
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:
@@ -86,9 +90,9 @@ class UnitOfWork:
         except IntegrityError:
             raise Clash("the name was taken by a command that ran at the same time") from None
         emits = _TRACKED.get()
-        if self._emitting and emits is not None:
-            emits.emitted = True
-        self._emitting = False
+        if emits is not None:
+            emits.envelopes.extend(self._emitted)
+        self._emitted = []
 
     def add(self, row: Any) -> None:
         self.session.add(row)
@@ -151,7 +155,7 @@ class UnitOfWork:
 
     def emit(self, envelope: Envelope) -> None:
         """Queue a message in the outbox, to be published once this transaction commits."""
-        self._emitting = True
+        self._emitted.append(envelope)
         self.session.add(
             OutboxMessage(
                 id=envelope.id, type=envelope.type, envelope=envelope.model_dump(mode="json")

@@ -43,7 +43,7 @@ from workers.outbound.errors import OutboundError
 from workers.outbound.webhook_sender import Sender
 from workers.poison import Poison, PoisonMessages
 from workers.recheck import recheck_registry
-from workers.relay import relay_once
+from workers.relay import relay_these
 from workers.verify import verify_registry
 from workers.verify_update import verify_update
 from workers.wiring import ACTORS, DELIVER, ActorOptions
@@ -195,7 +195,7 @@ def _declare(
                 _show_retry(deps, raw, name, tried + 1, exc.reason, delay)
                 raise dramatiq.Retry(str(exc), delay=delay) from None
             if options.relay_after and emits.emitted:
-                relay_once(deps.uow, deps.broker)
+                relay_these(deps.uow, deps.broker, emits.envelopes)
 
     return dramatiq.actor(
         broker=broker,

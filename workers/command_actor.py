@@ -18,7 +18,7 @@ from events.messages import Command
 from events.validation import validate_command
 from store import command_records as records
 from store.prechecks import precheck
-from store.uow import UnitOfWorkFactory
+from store.uow import UnitOfWork, UnitOfWorkFactory
 from workers.poison import Poison
 from workers.registry_commands import Reseal
 from workers.wiring import COMMANDS
@@ -42,7 +42,9 @@ def handle_command(
         command_id=envelope.commandid, correlation_id=envelope.correlationid, type=envelope.type
     )
     project = str(envelope.data.get("project", ""))[:200]
-    with uow() as unit:
+
+    def queued(unit: UnitOfWork) -> None:
+        """The command's record, unless the gateway (or a first delivery) wrote it."""
         records.record_queued(
             unit.session,
             id=envelope.id,
@@ -51,8 +53,9 @@ def handle_command(
             actor=envelope.actor,
             correlation_id=envelope.correlationid,
         )
-        unit.commit()
-    with uow() as unit:
+
+    with uow() as unit:  # one transaction: the record and the command applied
+        queued(unit)
         record = records.lock(unit.session, envelope.id)
         assert record is not None
         if record.status != "queued":
@@ -72,6 +75,9 @@ def handle_command(
             return record.status
         except CommandRejected as exc:  # Clash included: a name taken meanwhile
             rejection = exc
+    with uow() as unit:  # the apply rolled back: the record again, then its outcome
+        queued(unit)
+        unit.commit()
     _reject(envelope.id, rejection, uow)
     bound.warning("command.rejected", code=rejection.code, error=rejection.message)
     return "failed"
