@@ -99,6 +99,7 @@ class Container:
             max_catalog_pages=settings.max_catalog_pages,
             webhook_http=webhook_http,
             delivery_attempts=settings.delivery_attempts,
+            webhook_concurrency=settings.webhook_concurrency,
             expiry_warning_s=settings.expiry_warning,
         )
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     webhook_deadline: float = Field(
         10.0, gt=0, description="Seconds one webhook POST may take in all."
     )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=64, description="Webhook POSTs in flight to one receiver host, per process."
+    )
     recheck_interval: float = Field(
         3600, gt=0, description="Seconds between re-verifications of a linked registry."
     )

@@ -21,11 +21,21 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from events.envelope import Envelope
 from events.messages import DeliverWebhook
+from events.webhooks import generate_secret
 from gateway.admin import create_project
 from gateway.bootstrap import Container
 from gateway.settings import Settings
 from store.queues import enqueue_many
-from store.tables import Delivery, OutboxMessage
+from store.secrets import SecretBox
+from store.tables import (
+    BuildJob,
+    Delivery,
+    DeliveryLease,
+    JobRegistry,
+    OutboxMessage,
+    Project,
+    Registry,
+)
 from tests.conftest import USERS, NamespacedRedis, auth, settings_for
 from tests.integration import test_no_plaintext_secret as plaintext
 from tests.integration.browse import link, registries_listed, registry, settled
@@ -693,3 +703,72 @@ def test_job_secrets_and_registry_passwords_never_reach_redis(
     for surface, content in surfaces.items():
         for what, value in forbidden.items():
             assert value not in content, f"{what} in plaintext in {surface}"
+
+
+# -- h. a fan-out to many jobs goes out in batches -------------------------------------------
+
+
+def test_an_update_reaches_every_one_of_many_jobs_once_in_batches_a_failing_one_alone_again(
+    all_workers: Container,
+    api: TestClient,
+    project: dict[str, Any],
+    basic_registry: RunningRegistry,
+    hooks: WebhookReceiver,
+) -> None:
+    """230 jobs (three batch messages): each receives version 2 once, signed for it alone;
+    one job failing in the middle of a batch is tried again on its own until it answers."""
+    token = project["owner_token"]
+    doc = link_verified(api, token, basic_registry)
+    box = SecretBox(all_workers.keys.store)
+    jobs = {f"job{n:03d}": generate_secret() for n in range(230)}
+    with all_workers.uow() as uow:
+        project_id = uow.session.exec(select(Project.id).where(Project.name == "demo")).one()
+        registry_id = uow.session.exec(
+            select(Registry.id).where(Registry.name == NAME, Registry.project_id == project_id)
+        ).one()
+        for job, secret in jobs.items():
+            hooks.add_job(job, secret)
+            sealed = box.encrypt(secret)
+            row = BuildJob(
+                id=job,
+                project_id=project_id,
+                name=job,
+                webhook_url=hooks.url(job),
+                wrapped_key=sealed.wrapped_key,
+                secret_ciphertext=sealed.ciphertext,
+            )
+            uow.session.add(row)
+            uow.session.flush()
+            uow.session.add(JobRegistry(job_id=job, registry_id=registry_id, delivered_version=1))
+        uow.commit()
+    flaky = "job117"
+    hooks.respond(flaky, Reply(status=503), times=2)
+
+    basic_registry.set_password("alice", "pw-2")
+    update(api, token, password="pw-2")
+    at_version(api, token, doc["version"] + 1)
+
+    def all_delivered() -> bool:
+        with all_workers.uow() as uow:
+            rows = uow.session.exec(select(Delivery).where(Delivery.version == 2)).all()
+            return len(rows) == len(jobs) and all(r.status == "delivered" for r in rows)
+
+    wait_until(all_delivered, timeout=60, what="every job's version 2 delivered")
+    for job in jobs:
+        [event] = hooks.events(job)
+        assert versions([event]) == [2]
+        assert auths(event) == {basic_registry.host: {"auth": basic("alice", "pw-2")}}
+        expected = 3 if job == flaky else 1  # two 503s, then delivered
+        assert len(hooks.attempts(job)) == expected, job
+    assert len({a.webhook_id for a in hooks.attempts(flaky)}) == 1, "a retry keeps its id"
+    assert hooks.rejected() == []  # every POST signed with its own job's secret
+    with all_workers.uow() as uow:
+        acknowledged = uow.session.exec(
+            select(JobRegistry.delivered_version).where(JobRegistry.registry_id == registry_id)
+        ).all()
+        assert set(acknowledged) == {2}
+        assert uow.session.exec(select(DeliveryLease)).all() == [], "every lease released"
+        flaky_row = uow.session.exec(
+            select(Delivery).where(Delivery.job_id == flaky, Delivery.version == 2)
+        ).one()
+        assert (flaky_row.attempts, flaky_row.last_status_code) == (3, 200)
