@@ -116,12 +116,12 @@ def span(stack: Reglink) -> float:
 
 
 def reglink_fanout(
-    jobs: int, registry_url: str, hooks: str, mode: str
+    jobs: int, registry_url: str, hooks: str, mode: str, processes: int = 1
 ) -> tuple[float, float, float, float]:
     """Seconds from the update command to every delivery acknowledged; of which until the
     update was in force (`update --wait` returned), and from the first delivery row
     written to the last acknowledged; and the worker's CPU seconds meanwhile."""
-    with reglink(mode=mode) as stack:
+    with reglink(mode=mode, processes=processes) as stack:
         linked = stack.cli("link", "bench", "big", registry_url, "--wait")
         assert linked.returncode == 0, linked.stderr
         subscribe(stack, jobs, hooks)
@@ -172,11 +172,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--mode", choices=MODES, default="scaled")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (scaled)")
     args = parser.parse_args()
     with anonymous_registry() as registry_url, receiver() as hooks:
-        ours, in_force, sending, cpu = reglink_fanout(args.jobs, registry_url, hooks, args.mode)
+        ours, in_force, sending, cpu = reglink_fanout(
+            args.jobs, registry_url, hooks, args.mode, args.processes
+        )
         theirs = asyncio.run(raw_posts(args.jobs, hooks, registry_url))
-    print(f"update -> {args.jobs} webhooks acknowledged ({args.mode})")
+    scale = f", {args.processes} worker processes" if args.mode == "scaled" else ""
+    print(f"update -> {args.jobs} webhooks acknowledged ({args.mode}{scale})")
     print(
         f"  reglink {ours:7.2f} s ({args.jobs / ours:7.1f}/s)   raw async POSTs c=4 "
         f"{theirs:6.2f} s ({args.jobs / theirs:7.1f}/s)   "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
+SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for the database file
+_HOLDS = "reglink_holds_write_lock"
 
 
 def driver_url(url: str) -> str:
@@ -23,7 +26,8 @@ def driver_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        engine = create_engine(url, connect_args=connect_args)
         _sqlite_write_transactions(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -31,7 +35,13 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_write_transactions(engine: Engine) -> None:
     """Start every SQLite transaction with BEGIN IMMEDIATE: concurrent writers then queue
-    on the busy timeout instead of failing when a read turns into a write."""
+    instead of failing when a read turns into a write.
+
+    Writers of this process queue on a lock of their own, taken before BEGIN and released
+    at COMMIT or ROLLBACK: SQLite's busy handler polls with growing sleeps, so a thread
+    would sleep on past the moment the file is free. The busy timeout still orders this
+    process against others (a CLI writing to the same file)."""
+    writing = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -43,7 +53,20 @@ def _sqlite_write_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # past the busy timeout, go on without it: SQLite's own timeout decides, as before
+        held = writing.acquire(timeout=SQLITE_BUSY_TIMEOUT_S)
+        connection.info[_HOLDS] = held
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end(connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(connection: Any) -> None:
+        if connection.info.pop(_HOLDS, False):
+            writing.release()
 
 
 def migrate(engine: Engine) -> None:
