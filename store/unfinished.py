@@ -25,7 +25,7 @@ from events.envelope import Envelope, new_id
 from events.messages import (
     CrawlRegistry,
     CrawlRequested,
-    DeliverWebhook,
+    DeliverWebhooks,
     LinkRegistry,
     RegistryEvent,
     RegistryLinkRequested,
@@ -38,6 +38,7 @@ from store.tables import CommandRecord, Delivery, Registry, RegistryUpdate, utcn
 from store.uow import UnitOfWork
 
 DEFAULT_BATCH = 200  # items of each kind one pass re-sends at most
+DEFAULT_DELIVERY_BATCH = 100  # overdue deliveries per batch message
 DEFAULT_MAX_RETRY_WAIT = timedelta(minutes=5)  # the longest wait a delivery retry is given
 SOURCE = "/reconciler"
 
@@ -226,13 +227,15 @@ def _deliveries(
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
-    count = 0
-    for delivery in uow.session.exec(statement):
-        uow.emit(Envelope.wrap(DeliverWebhook(delivery_id=delivery.id), source=SOURCE))
+    overdue = list(uow.session.exec(statement))
+    for delivery in overdue:
         delivery.waiting_since = _mark(now, after)
         uow.add(delivery)
-        count += 1
-    return count
+    ids = [delivery.id for delivery in overdue]
+    for start in range(0, len(ids), DEFAULT_DELIVERY_BATCH):  # sent as the fan-out sends
+        chunk = tuple(ids[start : start + DEFAULT_DELIVERY_BATCH])
+        uow.emit(Envelope.wrap(DeliverWebhooks(delivery_ids=chunk), source=SOURCE))
+    return len(ids)
 
 
 def _since(mark: Any, fallback: Any) -> Any:
