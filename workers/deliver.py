@@ -37,6 +37,7 @@ from workers.outbound.webhook_sender import Answer, Post, Sender
 log = structlog.get_logger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)  # longer than one batch's sends may take
 DEFAULT_LEASE_WAIT_MS = 250  # come back this soon when another send holds the lease
+DEFAULT_NO_SLOT_WAIT_MS = 2_000  # and this soon when the receiver's host had no free slot
 RETRY_STATUSES = {408, 409, 429}
 
 
@@ -172,7 +173,7 @@ def _settle(
             if not answer.tried:
                 deliveries.release(uow.session, delivery_id)
                 outcome.outcomes[delivery_id] = "busy"
-                outcome.again_in_ms[delivery_id] = DEFAULT_LEASE_WAIT_MS
+                outcome.again_in_ms[delivery_id] = DEFAULT_NO_SLOT_WAIT_MS
                 continue
             status = answer.status
             retryable = status is None or status >= 500 or status in RETRY_STATUSES

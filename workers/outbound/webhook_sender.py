@@ -27,6 +27,7 @@ from workers.outbound.retry_after import parse_retry_after
 DEFAULT_PER_HOST = 8  # POSTs in flight to one receiver host, per process
 DEFAULT_THREADS = 16  # threads one batch sends on at most
 DEFAULT_BUDGET_S = 60.0  # a POST not started by then waits for a later batch
+DEFAULT_SINGLE_WAIT_S = 10.0  # how long a lone POST (a retry) waits for its host's slot
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,9 @@ class Sender:
 
     def send_all(self, posts: list[Post]) -> dict[str, Answer]:
         """Each POST's answer, by delivery id."""
-        if len(posts) == 1:  # a retry or a replay: no threads needed
-            return {posts[0].delivery_id: self._send(posts[0], time.monotonic() + self.budget_s)}
+        if len(posts) == 1:  # a retry or a replay: no threads, and a short wait for a slot
+            ends = time.monotonic() + min(self.budget_s, DEFAULT_SINGLE_WAIT_S)
+            return {posts[0].delivery_id: self._send(posts[0], ends)}
         ends = time.monotonic() + self.budget_s
         threads = min(len(posts), self.threads)
         with ThreadPoolExecutor(threads, thread_name_prefix="webhook") as pool:
