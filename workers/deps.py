@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from events.sealing import unseal
 from store.secrets import Sealed, SecretBox
 from store.uow import UnitOfWorkFactory
+from workers.outbound.guarded_http import GuardedClient
 from workers.outbound.registry_client import DEFAULT_PAGE_SIZE, Credentials, RegistryClient
 from workers.outbound.webhook_sender import DEFAULT_PER_HOST
 
@@ -44,7 +45,7 @@ class WorkerDeps:
     catalog_page_size: int = DEFAULT_PAGE_SIZE
     crawl_budget_s: float = DEFAULT_CRAWL_BUDGET_S
     max_catalog_pages: int = DEFAULT_MAX_CATALOG_PAGES
-    webhook_http: httpx.Client | None = None  # guarded; never follows redirects
+    webhook_http: GuardedClient | None = None  # never follows redirects
     delivery_attempts: int = DEFAULT_DELIVERY_ATTEMPTS
     webhook_concurrency: int = DEFAULT_PER_HOST  # POSTs in flight to one receiver host
     expiry_warning_s: float = 7 * 86400  # credentials expiring within this turn `expiring`
@@ -70,7 +71,7 @@ class WorkerDeps:
             raise RuntimeError("this process was built without an outbound HTTP client")
         return RegistryClient(http, url, credentials, page_size=self.catalog_page_size)
 
-    def webhook_client(self) -> httpx.Client:
+    def webhook_client(self) -> GuardedClient:
         if self.webhook_http is None:
             raise RuntimeError("this process was built without a webhook HTTP client")
         return self.webhook_http

@@ -33,7 +33,12 @@ from workers.outbound.errors import (
     TlsError,
 )
 from workers.outbound.guard import Guard
-from workers.outbound.guarded_http import forbid_redirects, make_client, read_limited
+from workers.outbound.guarded_http import (
+    GuardedClient,
+    forbid_redirects,
+    make_client,
+    read_limited,
+)
 from workers.outbound.registry_auth import Credentials
 from workers.outbound.registry_client import RegistryClient
 
@@ -258,6 +263,16 @@ def test_loopback_is_blocked_before_any_connection(server: Server) -> None:
     guard = Guard(insecure_hosts=["127.0.0.1"])
     with client_for(guard) as client, pytest.raises(BlockedAddress):
         client.get(f"{server.base}/ok")
+    assert nothing_reached(server)
+
+
+def test_a_lone_post_goes_through_the_same_guard(server: Server) -> None:
+    """`post_once` (the webhook fan-out's cheaper path) skips httpx's client layers, not
+    the guard: a blocked address is refused before any connection."""
+    with client_for(Guard(insecure_hosts=["127.0.0.1"])) as client:
+        assert isinstance(client, GuardedClient)
+        with pytest.raises(BlockedAddress):
+            client.post_once(f"{server.base}/ok", content=b"{}", headers={})
     assert nothing_reached(server)
 
 

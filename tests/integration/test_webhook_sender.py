@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from workers.outbound.guard import Guard
-from workers.outbound.guarded_http import forbid_redirects, make_client
+from workers.outbound.guarded_http import GuardedClient, forbid_redirects, make_client
 from workers.outbound.webhook_sender import Post, Sender
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -66,7 +66,7 @@ class Receiver:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
+def client() -> Iterator[GuardedClient]:
     guard = Guard(["127.0.0.1/32"], ["127.0.0.1"])
     built = forbid_redirects(
         make_client(guard, timeout=httpx.Timeout(1.0), max_response_bytes=65536, deadline=1.0)
@@ -80,7 +80,7 @@ def posts(receiver: Receiver, count: int, start: int = 0) -> list[Post]:
 
 
 def test_a_batch_goes_out_concurrently_never_beyond_the_bound_per_host(
-    client: httpx.Client,
+    client: GuardedClient,
 ) -> None:
     one, two = Receiver(delay=0.05), Receiver(delay=0.05)
     try:
@@ -97,7 +97,7 @@ def test_a_batch_goes_out_concurrently_never_beyond_the_bound_per_host(
 
 
 def test_the_bound_per_host_holds_across_batches_sent_at_the_same_time(
-    client: httpx.Client,
+    client: GuardedClient,
 ) -> None:
     receiver = Receiver(delay=0.05)
     sender = Sender(lambda: client, per_host=2)
@@ -115,7 +115,7 @@ def test_the_bound_per_host_holds_across_batches_sent_at_the_same_time(
 
 
 def test_a_hanging_receiver_holds_only_its_own_slots_and_the_batch_ends_by_its_budget(
-    client: httpx.Client,
+    client: GuardedClient,
 ) -> None:
     hanging, quick = Receiver(delay=5.0), Receiver(delay=0.0)
     sender = Sender(lambda: client, per_host=2, budget_s=0.5)

@@ -22,6 +22,7 @@ import httpx
 from events import webhooks
 from workers.metrics import webhook_answered
 from workers.outbound.errors import OutboundError
+from workers.outbound.guarded_http import GuardedClient
 from workers.outbound.retry_after import parse_retry_after
 
 DEFAULT_PER_HOST = 8  # POSTs in flight to one receiver host, per process
@@ -64,7 +65,7 @@ class Sender:
 
     def __init__(
         self,
-        client: Callable[[], httpx.Client],
+        client: Callable[[], GuardedClient],
         *,
         per_host: int = DEFAULT_PER_HOST,
         threads: int = DEFAULT_THREADS,
@@ -104,7 +105,7 @@ class Sender:
     def _post(self, post: Post) -> Answer:
         headers = webhooks.headers(post.secret, post.delivery_id, post.body)
         try:
-            response = self.client().post(post.url, content=post.body, headers=headers)
+            response = self.client().post_once(post.url, content=post.body, headers=headers)
         except OutboundError as exc:
             return Answer(None, exc.reason)
         except httpx.HTTPError as exc:
