@@ -147,21 +147,6 @@ def enqueue_many(
         broker.emit_after("enqueue", message, None)
 
 
-def enqueue_later(
-    broker: dramatiq.Broker, envelope: Envelope, actor_name: str, queue_name: str, delay_ms: int
-) -> None:
-    """Enqueue one message for `actor_name` to run in `delay_ms`."""
-    message: dramatiq.Message[None] = dramatiq.Message(
-        queue_name=queue_name,
-        actor_name=actor_name,
-        args=(envelope.model_dump(mode="json"),),
-        kwargs={},
-        options={},
-        message_id=envelope.id,
-    )
-    broker.enqueue(message, delay=delay_ms)
-
-
 UNDECODABLE_ACTOR = "<undecodable>"  # what a dead letter that never decoded shows as
 DEFAULT_RAW_PREVIEW = 500  # characters of an undecodable body kept for the operator
 

@@ -19,6 +19,7 @@ import dramatiq
 import structlog
 from dramatiq.middleware import CurrentMessage
 
+from events.broker import publish
 from events.envelope import Envelope, parse_envelope, utcnow
 from events.errors import CommandRejected
 from events.messages import (
@@ -30,7 +31,6 @@ from events.messages import (
     RegistryLinkRequested,
     RegistryUpdateRequested,
 )
-from store.queues import enqueue_later
 from store.unfinished import note_retry
 from store.uow import tracking_emits
 from workers.command_actor import handle_command
@@ -112,7 +112,10 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
 
         def again(delivery_id: str, delay_ms: int) -> None:
             follow = envelope.follow(DeliverWebhook(delivery_id=delivery_id))
-            enqueue_later(deps.broker, follow, *DELIVER, delay_ms)
+            actor_name, queue_name = DELIVER
+            publish(
+                deps.broker, follow, actor_name=actor_name, queue_name=queue_name, delay_ms=delay_ms
+            )
 
         return deliver_batch(message, hooks, again)  # type: ignore[arg-type]
 
