@@ -81,7 +81,7 @@ def deliver_one(message: DeliverWebhook, hooks: Webhooks) -> str:
     result = outcome.outcomes[delivery_id]
     if result == "busy":
         delay = outcome.again_in_ms[delivery_id]
-        raise Deferred("another send to this job holds the lease", delay=delay)
+        raise Deferred("waits its turn: the job's lease or a slot for its host", delay=delay)
     if result == "retry":
         raise dramatiq.Retry("the delivery failed", delay=outcome.again_in_ms[delivery_id])
     return result
@@ -113,10 +113,10 @@ def _prepare(
                 if claim == "busy":
                     outcome.again_in_ms[delivery_id] = DEFAULT_LEASE_WAIT_MS
                 continue
-            registry = claim.registry
-            if registry.id not in extras:
-                extras[registry.id] = _registry_extra(uow.session, hooks.box, claim)
-            posts.append(_post(hooks.box, claim, extras[registry.id]))
+            registry_id = claim.registry.id
+            if claim.delivery.kind == "updated" and registry_id not in extras:
+                extras[registry_id] = _registry_extra(uow.session, hooks.box, claim)
+            posts.append(_post(hooks.box, claim, extras.get(registry_id, {})))
             claimed[delivery_id] = claim.delivery
         uow.commit()
         return posts, claimed
