@@ -160,7 +160,13 @@ def adapters(deps: WorkerDeps) -> dict[str, Adapter]:
             ),
             DEFAULT_CRAWL_ATTEMPTS,
         ),
-        "fan_out": Adapter(lambda raw, _: fan_out(_decoded(raw, RegistryEvent)[1], deps)),
+        "fan_out": Adapter(
+            lambda raw, _: fan_out(
+                *_decoded(raw, RegistryEvent),  # type: ignore[arg-type]
+                uow=deps.uow,
+                broker=deps.broker,
+            )
+        ),
         "deliver_webhook": Adapter(
             lambda raw, _: deliver_one(_decoded(raw, DeliverWebhook)[0], hooks)  # type: ignore[arg-type]
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 
+import dramatiq
 import structlog
 
 from events.envelope import Envelope
@@ -26,7 +27,7 @@ from events.messages import (
 from store.deliveries import add_deliveries, end_uses, next_sequence, subscribers
 from store.inbox import first_time, seen
 from store.queues import enqueue_many
-from workers.deps import WorkerDeps
+from store.uow import UnitOfWorkFactory
 from workers.wiring import DELIVER_BATCH
 
 log = structlog.get_logger(__name__)
@@ -42,32 +43,32 @@ KINDS = {
 DETAILS = ("reason", "message", "expires_at")  # event fields a delivery reports as they are
 
 
-def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
+def fan_out(
+    event: RegistryEvent, envelope: Envelope, *, uow: UnitOfWorkFactory, broker: dramatiq.Broker
+) -> int:
     """Returns how many deliveries were enqueued."""
-    event = envelope.message()
-    assert isinstance(event, RegistryEvent)
     kind = KINDS[envelope.type]
-    with deps.uow() as uow:
-        if seen(uow.session, CONSUMER, envelope.id):
+    with uow() as unit:
+        if seen(unit.session, CONSUMER, envelope.id):
             return 0
         if isinstance(event, JobSubscribed):
             jobs = [event.job_id]
         else:
-            jobs = subscribers(uow.session, event.registry_id)
+            jobs = subscribers(unit.session, event.registry_id)
         details = {k: v for k, v in event.model_dump(mode="json").items() if k in DETAILS}
         ids = add_deliveries(
-            uow.session,
+            unit.session,
             envelope.id,
             event.registry_id,
             jobs,
             kind,
             event.version,
-            sequence=next_sequence(uow.session, event.registry_id),
+            sequence=next_sequence(unit.session, event.registry_id),
             details=details,
         )
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
-            end_uses(uow.session, event.registry_id)
-        uow.commit()
+            end_uses(unit.session, event.registry_id)
+        unit.commit()
     batches = [
         envelope.follow(
             DeliverWebhooks(delivery_ids=tuple(ids[start : start + DEFAULT_BATCH])),
@@ -75,10 +76,10 @@ def fan_out(envelope: Envelope, deps: WorkerDeps) -> int:
         )
         for start in range(0, len(ids), DEFAULT_BATCH)
     ]
-    enqueue_many(deps.broker, batches, *DELIVER_BATCH)
-    with deps.uow() as uow:
-        first_time(uow.session, CONSUMER, envelope.id)
-        uow.commit()
+    enqueue_many(broker, batches, *DELIVER_BATCH)
+    with uow() as unit:
+        first_time(unit.session, CONSUMER, envelope.id)
+        unit.commit()
     log.info(
         "fanout.enqueued",
         kind=kind,

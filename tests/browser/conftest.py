@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import USERS
 from tests.e2e.processes import base_env, cli, cli_json, free_port, process, wait_healthy
@@ -78,6 +78,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     opened = context.new_page()
     opened.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)  # assertions too: a loaded machine is slow, not wrong
     yield opened
     context.close()
 
