@@ -7,6 +7,7 @@ as `sealed_secret`, sealed to the workers' public key (see `events.sealing`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -172,12 +173,24 @@ class DeliverWebhook(Message):
     delivery_id: str
 
 
+DEFAULT_DELIVERY_BATCH = 100  # deliveries per batch message: one claim, one settle
+
+
 class DeliverWebhooks(Message):
     """Send a batch of one event's deliveries together: one transaction claims them, the
     registry's secret is opened once, the POSTs go out concurrently."""
 
     TYPE = "reglink.delivery.batch_requested"
     delivery_ids: tuple[str, ...]
+
+    @classmethod
+    def batches(cls, delivery_ids: Sequence[str]) -> list[DeliverWebhooks]:
+        """The deliveries in messages of `DEFAULT_DELIVERY_BATCH`, in order."""
+        size = DEFAULT_DELIVERY_BATCH
+        return [
+            cls(delivery_ids=tuple(delivery_ids[start : start + size]))
+            for start in range(0, len(delivery_ids), size)
+        ]
 
 
 DEFAULT_MAX_CHANGES = 1000  # tags listed by name in one CatalogCrawled event

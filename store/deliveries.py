@@ -268,14 +268,14 @@ def delivered(session: Session, sent: Sequence[tuple[Delivery, int]]) -> None:
             )
             .values(delivered_version=version)
         )
-    session.execute(
-        delete(DeliveryLease).where(col(DeliveryLease.delivery_id).in_([d.id for d, _ in sent]))
-    )
+    release(session, [d.id for d, _ in sent])
 
 
-def release(session: Session, delivery_id: str) -> None:
-    """The delivery was not sent after all: its lease is free for the next send."""
-    session.execute(delete(DeliveryLease).where(col(DeliveryLease.delivery_id) == delivery_id))
+def release(session: Session, delivery_ids: Sequence[str]) -> None:
+    """The leases these deliveries hold are free for the next send."""
+    if delivery_ids:
+        statement = delete(DeliveryLease).where(col(DeliveryLease.delivery_id).in_(delivery_ids))
+        session.execute(statement)
 
 
 def settle(

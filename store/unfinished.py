@@ -38,7 +38,6 @@ from store.tables import CommandRecord, Delivery, Registry, RegistryUpdate, utcn
 from store.uow import UnitOfWork
 
 DEFAULT_BATCH = 200  # items of each kind one pass re-sends at most
-DEFAULT_DELIVERY_BATCH = 100  # overdue deliveries per batch message
 DEFAULT_MAX_RETRY_WAIT = timedelta(minutes=5)  # the longest wait a delivery retry is given
 SOURCE = "/reconciler"
 
@@ -231,11 +230,9 @@ def _deliveries(
     for delivery in overdue:
         delivery.waiting_since = _mark(now, after)
         uow.add(delivery)
-    ids = [delivery.id for delivery in overdue]
-    for start in range(0, len(ids), DEFAULT_DELIVERY_BATCH):  # sent as the fan-out sends
-        chunk = tuple(ids[start : start + DEFAULT_DELIVERY_BATCH])
-        uow.emit(Envelope.wrap(DeliverWebhooks(delivery_ids=chunk), source=SOURCE))
-    return len(ids)
+    for batch_message in DeliverWebhooks.batches([d.id for d in overdue]):  # as the fan-out
+        uow.emit(Envelope.wrap(batch_message, source=SOURCE))
+    return len(overdue)
 
 
 def _since(mark: Any, fallback: Any) -> Any:

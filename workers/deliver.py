@@ -19,7 +19,6 @@ from datetime import timedelta
 
 import dramatiq
 import structlog
-from sqlmodel import Session
 
 from events.deliveries import cloud_event, docker_config
 from events.messages import DeliverWebhook, DeliverWebhooks
@@ -30,7 +29,7 @@ from store.deliveries import Claimed
 from store.health import age_seconds
 from store.secrets import SecretBox
 from store.tables import Delivery
-from store.uow import UnitOfWorkFactory
+from store.uow import UnitOfWork, UnitOfWorkFactory
 from workers.metrics import DELIVERY_LATENCY, Deferred
 from workers.outbound.webhook_sender import Answer, Post, Sender
 
@@ -115,19 +114,19 @@ def _prepare(
                 continue
             registry_id = claim.registry.id
             if claim.delivery.kind == "updated" and registry_id not in extras:
-                extras[registry_id] = _registry_extra(uow.session, hooks.box, claim)
+                extras[registry_id] = _registry_extra(uow, hooks.box, claim)
             posts.append(_post(hooks.box, claim, extras.get(registry_id, {})))
             claimed[delivery_id] = claim.delivery
         uow.commit()
         return posts, claimed
 
 
-def _registry_extra(session: Session, box: SecretBox, claim: Claimed) -> dict[str, object]:
+def _registry_extra(uow: UnitOfWork, box: SecretBox, claim: Claimed) -> dict[str, object]:
     """What an `updated` delivery tells about the registry: the config.json entry holding
     the current credentials, and its private CA."""
     registry = claim.registry
     host = host_port(registry.url)[0]
-    secret = open_secret(session, box, registry.id, host)
+    secret = open_secret(uow.session, box, registry.id, host)
     extra: dict[str, object] = {
         "config": docker_config(registry.url, registry.auth, registry.username, secret)
     }
@@ -165,15 +164,15 @@ def _settle(
     """Record every try in one transaction: successes in a few statements, failures one
     by one (they are few)."""
     sent = [(claimed[i], a.status) for i, a in answers.items() if a.ok and a.status is not None]
+    untried = [i for i, a in answers.items() if not a.tried]
     with hooks.uow() as uow:
         deliveries.delivered(uow.session, sent)
+        deliveries.release(uow.session, untried)  # not sent after all: no try is counted
+        for delivery_id in untried:
+            outcome.outcomes[delivery_id] = "busy"
+            outcome.again_in_ms[delivery_id] = DEFAULT_NO_SLOT_WAIT_MS
         for delivery_id, answer in answers.items():
-            if answer.ok:
-                continue
-            if not answer.tried:
-                deliveries.release(uow.session, delivery_id)
-                outcome.outcomes[delivery_id] = "busy"
-                outcome.again_in_ms[delivery_id] = DEFAULT_NO_SLOT_WAIT_MS
+            if answer.ok or not answer.tried:
                 continue
             status = answer.status
             retryable = status is None or status >= 500 or status in RETRY_STATUSES

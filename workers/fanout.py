@@ -1,10 +1,9 @@
 """Fan-out: one delivery per build job that uses the registry, sent in batches.
 
 Delivery rows are written first (their ids are derived from the event and the job, so a
-redelivered event writes nothing new), then enqueued as batch messages of
-`DEFAULT_BATCH` deliveries (one pipelined Redis round trip), then the event is marked
-applied. A crash in between enqueues the same delivery ids again, which the delivery
-actor recognises.
+redelivered event writes nothing new), then enqueued as `DeliverWebhooks` batch messages
+(one pipelined Redis round trip), then the event is marked applied. A crash in between
+enqueues the same delivery ids again, which the delivery actor recognises.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from workers.wiring import DELIVER_BATCH
 
 log = structlog.get_logger(__name__)
 CONSUMER = "fan_out"
-DEFAULT_BATCH = 100  # deliveries per batch message: one claim, one settle, concurrent POSTs
 KINDS = {
     RegistryUpdated.TYPE: "updated",
     JobSubscribed.TYPE: "updated",
@@ -69,12 +67,11 @@ def fan_out(
         if isinstance(event, RegistryUnlinked):  # the uses end with the revocation
             end_uses(unit.session, event.registry_id)
         unit.commit()
-    batches = [
+    batches = [  # ids derived from the event, so a redelivered event sends the same ones
         envelope.follow(
-            DeliverWebhooks(delivery_ids=tuple(ids[start : start + DEFAULT_BATCH])),
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"reglink:deliveries:{envelope.id}:{start}")),
+            batch, id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"reglink:deliveries:{envelope.id}:{n}"))
         )
-        for start in range(0, len(ids), DEFAULT_BATCH)
+        for n, batch in enumerate(DeliverWebhooks.batches(ids))
     ]
     enqueue_many(broker, batches, *DELIVER_BATCH)
     with uow() as unit:
