@@ -22,10 +22,9 @@ from pathlib import Path
 import dramatiq
 import httpx
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from bench.stack import DEFAULT_POLL_S, MODES, REDIS_URL, reglink
-from store.engine import driver_url
 from tests.support.images import push_image
 from tests.support.registry import start_registry
 
@@ -52,11 +51,10 @@ def reglink_links(count: int, registry_url: str, mode: str, processes: int) -> t
         api, token = stack.env["REGLINK_API_URL"], stack.env["REGLINK_TOKEN"]
         headers = {"Authorization": f"Bearer {token}"}
         url = f"{api}/v1/projects/bench/registries"
-        engine = create_engine(driver_url(stack.database_url))
         query = text("SELECT count(*) FROM registries WHERE status = 'verified'")
 
         def verified() -> int:
-            with engine.connect() as conn:
+            with stack.engine.connect() as conn:
                 return int(conn.execute(query).scalar_one())
 
         with httpx.Client(headers=headers, timeout=60) as client:

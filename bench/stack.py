@@ -13,14 +13,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine, create_engine
 
 from bench.crawl_peers import DEFAULT_PAGE_SIZE, PASSWORD, USER
 from bench.pgbench_db import scratch_database
 from events.sealing import generate_private_key
+from store.engine import driver_url
 from store.secrets import generate_key
 from tests.e2e.processes import base_env, cli, cli_json, free_port, process, wait_healthy
 from tests.support.images import push_image
@@ -98,6 +101,11 @@ class Reglink:
             time.sleep(DEFAULT_POLL_S)
         raise TimeoutError("the crawl did not finish")
 
+    @cached_property
+    def engine(self) -> Engine:
+        """One engine on reglink's store for the whole run (the waits poll through it)."""
+        return create_engine(driver_url(self.database_url))
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the worker process and its children (`--processes`)
         have used so far."""
@@ -162,7 +170,12 @@ def reglink(
         env["REGLINK_TOKEN"] = cli_json(env, "admin", "create-project", "bench", "--owner", "b")[
             "token"
         ]
-        yield Reglink(env, worker, database_url)
+        running = Reglink(env, worker, database_url)
+        try:
+            yield running
+        finally:
+            if "engine" in running.__dict__:
+                running.engine.dispose()
 
 
 def link(stack: Reglink, name: str, registry: RunningRegistry) -> None:

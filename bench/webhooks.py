@@ -22,13 +22,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 
 from bench.links import anonymous_registry
 from bench.stack import DEFAULT_POLL_S, MODES, Reglink, reglink
 from events import webhooks
 from events.deliveries import cloud_event
-from store.engine import driver_url
 from store.secrets import SecretBox
 from tests.e2e.processes import free_port
 from tests.polling import wait_until
@@ -62,7 +61,7 @@ def subscribe(stack: Reglink, jobs: int, hooks: str) -> None:
     """`jobs` build jobs of project `bench` using registry `big`, written straight into
     the store (the API would take minutes to add them one by one)."""
     sealed = SecretBox([stack.env["REGLINK_STORE_KEYS"]]).encrypt(SECRET)
-    with store(stack).begin() as conn:
+    with stack.engine.begin() as conn:
         project, registry = conn.execute(
             text("SELECT project_id, id FROM registries WHERE name = 'big'")
         ).one()
@@ -95,19 +94,15 @@ def subscribe(stack: Reglink, jobs: int, hooks: str) -> None:
         )
 
 
-def store(stack: Reglink) -> Engine:
-    return create_engine(driver_url(stack.database_url))
-
-
 def delivered(stack: Reglink) -> int:
-    with store(stack).connect() as conn:
+    with stack.engine.connect() as conn:
         query = "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
         return int(conn.execute(text(query)).scalar_one())
 
 
 def span(stack: Reglink) -> float:
     """Seconds from the first delivery row written to the last one acknowledged."""
-    with store(stack).connect() as conn:
+    with stack.engine.connect() as conn:
         query = "SELECT min(created_at), max(delivered_at) FROM deliveries"
         first, last = conn.execute(text(query)).one()
     if isinstance(first, str):  # SQLite

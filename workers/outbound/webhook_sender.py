@@ -82,16 +82,16 @@ class Sender:
         """Each POST's answer, by delivery id."""
         if len(posts) == 1:  # a retry or a replay: no threads, and a short wait for a slot
             ends = time.monotonic() + min(self.budget_s, DEFAULT_SINGLE_WAIT_S)
-            return {posts[0].delivery_id: self._send(posts[0], ends)}
+            return {posts[0].delivery_id: self._send(_host(posts[0].url), posts[0], ends)}
         ends = time.monotonic() + self.budget_s
         threads = min(len(posts), self.threads)
         with ThreadPoolExecutor(threads, thread_name_prefix="webhook") as pool:
             order = _interleaved(posts)
-            answers = pool.map(lambda post: self._send(post, ends), order)
-            return {post.delivery_id: answer for post, answer in zip(order, answers, strict=True)}
+            answers = pool.map(lambda hosted: self._send(hosted[0], hosted[1], ends), order)
+            return {post.delivery_id: a for (_, post), a in zip(order, answers, strict=True)}
 
-    def _send(self, post: Post, ends: float) -> Answer:
-        slot = self._slot(_host(post.url))
+    def _send(self, host: str, post: Post, ends: float) -> Answer:
+        slot = self._slot(host)
         if not slot.acquire(timeout=max(0.0, ends - time.monotonic())):
             return NOT_TRIED
         started = time.perf_counter()
@@ -131,11 +131,12 @@ def _host(url: str) -> str:
     return f"{parsed.host}:{parsed.port or ''}"
 
 
-def _interleaved(posts: Iterable[Post]) -> list[Post]:
-    """The POSTs taken from each host in turn, so threads waiting on a slow host's slots
-    do not stand in front of every other host's POSTs."""
-    by_host: dict[str, list[Post]] = {}
+def _interleaved(posts: Iterable[Post]) -> list[tuple[str, Post]]:
+    """The POSTs, each with its host, taken from each host in turn, so threads waiting on
+    a slow host's slots do not stand in front of every other host's POSTs."""
+    by_host: dict[str, list[tuple[str, Post]]] = {}
     for post in posts:
-        by_host.setdefault(_host(post.url), []).append(post)
+        host = _host(post.url)
+        by_host.setdefault(host, []).append((host, post))
     rounds = zip_longest(*by_host.values())
-    return [post for post in chain.from_iterable(rounds) if post is not None]
+    return [hosted for hosted in chain.from_iterable(rounds) if hosted is not None]
