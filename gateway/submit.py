@@ -55,7 +55,8 @@ def submit(
     command = validate_command(command, container.settings.insecure_hosts)
     command_id = command_id_for(actor, idempotency_key)
     with container.uow() as uow:
-        existing = uow.session.get(CommandRecord, command_id)
+        # a new id (no key) cannot name a record yet: only a key's id is looked up
+        existing = uow.session.get(CommandRecord, command_id) if idempotency_key else None
         if existing is not None and (existing.type, existing.project) != (
             command.TYPE,
             command.project,

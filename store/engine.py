@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
 SQLITE_BUSY_TIMEOUT_S = 30  # how long a writer waits for the database file
+PING_IDLE_AFTER_S = 5.0  # a pooled PostgreSQL connection idle longer is pinged before use
 _HOLDS = "reglink_holds_write_lock"
+_IDLE_SINCE = "reglink_idle_since"
 
 
 def driver_url(url: str) -> str:
@@ -30,7 +33,34 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args=connect_args)
         _sqlite_write_transactions(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle: a server restart or an
+    idle timeout then costs a fresh connection, not a failed request. SQLAlchemy's
+    `pool_pre_ping` pings on every checkout, a round trip that was one in eight of the
+    statements a link cost; a connection used moments ago is alive (and if the server
+    died in between, the disconnect invalidates the pool and the caller's retry runs on
+    new connections)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_IDLE_AFTER_S:
+            return  # new, or used moments ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            raise exc.DisconnectionError("the connection did not answer a ping")
 
 
 def _sqlite_write_transactions(engine: Engine) -> None:

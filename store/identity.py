@@ -58,16 +58,25 @@ def issue_token(session: Session, user: User, *, expires_at: datetime | None = N
 
 def authenticate(session: Session, token: str) -> User | None:
     """The token's user while the token is neither revoked nor expired: checked on every
-    request, so a revocation takes effect at once."""
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    return _user_of(session, row)
+    request (one statement), so a revocation takes effect at once."""
+    row = session.exec(
+        select(User, ApiToken.revoked_at, ApiToken.expires_at)
+        .join(ApiToken, col(ApiToken.user_id) == col(User.id))
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    user, revoked_at, expires_at = row
+    return user if _still_good(revoked_at, expires_at) else None
+
+
+def _still_good(revoked_at: datetime | None, expires_at: datetime | None) -> bool:
+    return revoked_at is None and (expires_at is None or expires_at > utcnow())
 
 
 def _user_of(session: Session, row: ApiToken | None) -> User | None:
     """The user of a token that is still good: neither revoked nor expired."""
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= utcnow():
+    if row is None or not _still_good(row.revoked_at, row.expires_at):
         return None
     return session.get(User, row.user_id)
 
@@ -130,11 +139,22 @@ def authorize(
     session: Session, project_name: str, user_name: str | None, *, owner: bool
 ) -> Project:
     """The project, if the user may act on it. Outsiders get 404, not 403: projects are
-    isolated, so their existence is not revealed."""
-    project = find_project(session, project_name)
-    role = role_of(session, project, user_name)
-    if role is None:
+    isolated, so their existence is not revealed. One statement: every request and
+    every command asks."""
+    member = (
+        select(Member.project_id, Member.role)
+        .join(User, col(User.id) == col(Member.user_id))
+        .where(User.name == user_name)
+        .subquery()
+    )
+    found = session.exec(
+        select(Project, member.c.role)
+        .join(member, member.c.project_id == col(Project.id))
+        .where(Project.name == project_name)
+    ).first()
+    if found is None:
         raise NotFound(f"project {project_name!r} not found")
+    project, role = found
     if owner and role != "owner":
         raise Forbidden(f"only owners of {project_name!r} may do this")
     return project

@@ -60,7 +60,9 @@ def load_target(
             return STALE
         if unit.seen(consumer, message_id):
             return DUPLICATE
-        secret = open_secret(unit.session, box, registry.id, host_port(registry.url)[0])
+        secret = None
+        if registry.auth != "anonymous":  # an anonymous registry keeps no secret
+            secret = open_secret(unit.session, box, registry.id, host_port(registry.url)[0])
         return _target(unit.project_name(registry.project_id), registry, registry.url, secret)
 
 
