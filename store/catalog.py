@@ -33,7 +33,9 @@ DEFAULT_WRITE_BATCH = 1_000  # rows per INSERT batch (and per transaction) while
 class CatalogWriter:
     """Rows of one crawl under `generation`, written in fixed-size batches of plain rows
     (executemany, no ORM object per tag), so memory stays flat however large the
-    catalog. The registry's progress counts each batch in the same transaction."""
+    catalog. The registry's progress counts each batch in the same transaction. The last,
+    partial batch is written by the transaction that switches to the generation
+    (`switch_generation`): a small catalog costs one transaction, not two."""
 
     def __init__(
         self,
@@ -42,11 +44,11 @@ class CatalogWriter:
         generation: str,
         batch: int = DEFAULT_WRITE_BATCH,
     ) -> None:
-        self._uow, self._registry_id, self._generation = uow, registry_id, generation
+        self._uow, self._registry_id, self.generation = uow, registry_id, generation
         self._batch = batch
         self._tags: list[dict[str, Any]] = []
         self._repositories: list[dict[str, Any]] = []
-        self.tags = self.repositories = 0  # written so far
+        self.tags = self.repositories = 0  # handed over so far (written, or in the batch)
 
     def add_tag(
         self,
@@ -59,7 +61,7 @@ class CatalogWriter:
         self._tags.append(
             {
                 "registry_id": self._registry_id,
-                "generation": self._generation,
+                "generation": self.generation,
                 "repository": repository,
                 "tag": tag,
                 "digest": digest,
@@ -67,6 +69,7 @@ class CatalogWriter:
                 "platforms": list(platforms),
             }
         )
+        self.tags += 1
         self._flush_when_full()
 
     def add_repository(self, name: str, tag_count: int) -> None:
@@ -74,11 +77,12 @@ class CatalogWriter:
         self._repositories.append(
             {
                 "registry_id": self._registry_id,
-                "generation": self._generation,
+                "generation": self.generation,
                 "name": name,
                 "tag_count": tag_count,
             }
         )
+        self.repositories += 1
         self._flush_when_full()
 
     def _flush_when_full(self) -> None:
@@ -86,26 +90,29 @@ class CatalogWriter:
             self.flush()
 
     def flush(self) -> None:
-        tags, repositories = self._tags, self._repositories
+        """Write the batch in a transaction of its own, counted as the crawl's progress."""
+        tags, repositories = len(self._tags), len(self._repositories)
         if not tags and not repositories:
             return
         with self._uow() as unit:
-            tables = (CatalogTag.__table__, CatalogRepository.__table__)  # type: ignore[attr-defined]
-            for table, rows in zip(tables, (tags, repositories), strict=True):
-                if rows:
-                    unit.session.execute(table.insert(), rows)
+            self.write_rest(unit.session)
             unit.session.execute(
                 update(Registry)
                 .where(col(Registry.id) == self._registry_id)
                 .values(
                     crawl_seen_repositories=func.coalesce(Registry.crawl_seen_repositories, 0)
-                    + len(repositories),
-                    crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + len(tags),
+                    + repositories,
+                    crawl_seen_tags=func.coalesce(Registry.crawl_seen_tags, 0) + tags,
                 )
             )
             unit.commit()
-        self.tags += len(tags)
-        self.repositories += len(repositories)
+
+    def write_rest(self, session: Session) -> None:
+        """Write the rows not written yet in the caller's transaction."""
+        tables = (CatalogTag.__table__, CatalogRepository.__table__)  # type: ignore[attr-defined]
+        for table, rows in zip(tables, (self._tags, self._repositories), strict=True):
+            if rows:
+                session.execute(table.insert(), rows)
         self._tags, self._repositories = [], []
 
 
@@ -189,17 +196,12 @@ def _crawl_ended(
 
 
 def switch_generation(
-    uow: UnitOfWorkFactory,
-    cause: Envelope,
-    target: Target,
-    generation: str,
-    consumer: str,
-    *,
-    repositories: int,
-    tags: int,
+    uow: UnitOfWorkFactory, cause: Envelope, target: Target, writer: CatalogWriter, consumer: str
 ) -> CatalogCrawled | None:
-    """Browsing shows `generation` from now on; the event says what changed. The command
-    that asked for the crawl succeeds."""
+    """Browsing shows the writer's generation from now on, its last rows written in the
+    same transaction; the event says what changed. The command that asked for the crawl
+    succeeds."""
+    generation, repositories, tags = writer.generation, writer.repositories, writer.tags
     with uow() as unit:
         session = unit.session
         registry = unit.lock_registry(target.registry_id)
@@ -211,10 +213,20 @@ def switch_generation(
             session.rollback()
             drop_generation(uow, target.registry_id, generation)
             return None
+        writer.write_rest(session)
         old = registry.catalog_generation
         added_count, added, removed_count, removed = catalog_changes(
             session, registry.id, generation, old
         )
+        for table in (CatalogTag, CatalogRepository):
+            session.execute(
+                delete(table).where(
+                    col(table.registry_id) == registry.id, col(table.generation) != generation
+                )
+            )
+        # the registry's fields are set after the statements above, so that they go out as
+        # one UPDATE (each statement flushes what the session holds first)
+        registry.crawl_seen_repositories, registry.crawl_seen_tags = repositories, tags
         registry.catalog_generation = generation
         registry.crawled_at = registry.crawl_finished_at = utcnow()
         registry.repository_count, registry.tag_count = repositories, tags
@@ -230,12 +242,6 @@ def switch_generation(
         )
         registry.crawl_error = None
         unit.add(registry)
-        for table in (CatalogTag, CatalogRepository):
-            session.execute(
-                delete(table).where(
-                    col(table.registry_id) == registry.id, col(table.generation) != generation
-                )
-            )
         crawled = CatalogCrawled(
             project=target.project,
             registry_id=registry.id,

@@ -42,7 +42,8 @@ def claim_published(session: Session, ids: list[str]) -> set[str]:
         .values(published_at=utcnow(), attempts=OutboxMessage.attempts + 1)
         .returning(col(OutboxMessage.id))
     )
-    return {row[0] for row in session.execute(statement)}
+    # on the session's connection: a plain UPDATE needs none of the ORM's bookkeeping
+    return {row[0] for row in session.connection().execute(statement)}
 
 
 def prune_published(session: Session, older_than: timedelta, limit: int) -> int:

@@ -212,9 +212,7 @@ def _crawl(
         )
         return None
     repositories, tags = streamed.repositories, streamed.tags
-    crawled = switch_generation(
-        uow, cause, target, generation, CONSUMER, repositories=repositories, tags=tags
-    )
+    crawled = switch_generation(uow, cause, target, writer, CONSUMER)
     CRAWL_DURATION.labels("crawled").observe(time.monotonic() - started)
     bound.info(
         "crawl.finished",

@@ -153,7 +153,7 @@ def stream_crawl(
             for future in pipeline.pending:
                 future.cancel()
             raise
-    writer.flush()
+    # the last, partial batch is written by the transaction that ends the crawl
     return Progress(writer.repositories, writer.tags, pipeline.page_count)
 
 
