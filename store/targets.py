@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from events.validation import host_port
 from store import lifecycle
 from store.credentials import open_secret
 from store.secrets import Sealed, SecretBox
-from store.tables import Registry, RegistryUpdate
+from store.tables import Project, Registry, RegistryUpdate
 from store.uow import UnitOfWorkFactory
 
 STALE = "stale"  # the registry moved on (unlinked, another version in force)
@@ -51,8 +51,15 @@ def load_target(
     """The details in force, or why there is nothing to do. `version` None: whatever
     version is in force (a crawl), as long as the registry is usable."""
     with uow() as unit:
-        registry = unit.session.get(Registry, registry_id)
-        if registry is None or registry.active_name is None:
+        found = unit.session.exec(
+            select(Registry, Project.name)
+            .join(Project, col(Project.id) == col(Registry.project_id))
+            .where(Registry.id == registry_id)
+        ).first()  # the registry and its project's name in one statement
+        if found is None:
+            return STALE
+        registry, project = found
+        if registry.active_name is None:
             return STALE
         if version is None and registry.status not in lifecycle.USABLE:
             return STALE
@@ -63,7 +70,7 @@ def load_target(
         secret = None
         if registry.auth != "anonymous":  # an anonymous registry keeps no secret
             secret = open_secret(unit.session, box, registry.id, host_port(registry.url)[0])
-        return _target(unit.project_name(registry.project_id), registry, registry.url, secret)
+        return _target(project, registry, registry.url, secret)
 
 
 def load_proposal(
