@@ -26,27 +26,29 @@ from sqlalchemy import text
 
 from bench.stack import DEFAULT_POLL_S, MODES, REDIS_URL, reglink
 from tests.support.images import push_image
-from tests.support.registry import start_registry
+from tests.support.registry import RunningRegistry, start_registry
 
 DEFAULT_SENDERS = 4  # link requests in flight
 
 
 @contextmanager
-def anonymous_registry() -> Iterator[str]:
-    """An anonymous registry holding one small image; its URL."""
+def anonymous_registry() -> Iterator[RunningRegistry]:
+    """An anonymous registry holding one small image."""
     with tempfile.TemporaryDirectory(prefix="reglink-bench-") as tmp:
         registry = start_registry(Path(tmp))
         try:
             push_image(registry.url, "app", "1")
-            yield registry.url
+            yield registry
         finally:
             registry.stop()
 
 
-def reglink_links(count: int, registry_url: str, mode: str, processes: int) -> tuple[float, float]:
-    """Seconds from the first link command to every registry verified, and the workers'
-    CPU seconds meanwhile. The wait reads the store (a count), so that polling does not
-    load the API it measures."""
+def reglink_links(
+    count: int, registry: RunningRegistry, mode: str, processes: int
+) -> tuple[float, dict[str, float]]:
+    """Seconds from the first link command to every registry verified, and the CPU
+    seconds each part used meanwhile (`Reglink.cpu_by_part`). The wait reads the store (a
+    count), so that polling does not load the API it measures."""
     with reglink(mode=mode, processes=processes) as stack:
         api, token = stack.env["REGLINK_API_URL"], stack.env["REGLINK_TOKEN"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -60,15 +62,16 @@ def reglink_links(count: int, registry_url: str, mode: str, processes: int) -> t
         with httpx.Client(headers=headers, timeout=60) as client:
 
             def link(i: int) -> None:
-                body = {"name": f"r{i}", "url": registry_url, "auth": "anonymous"}
+                body = {"name": f"r{i}", "url": registry.url, "auth": "anonymous"}
                 client.post(url, json=body).raise_for_status()
 
-            started, cpu = time.perf_counter(), stack.cpu_seconds()
+            started, before = time.perf_counter(), stack.cpu_by_part(registry.pid)
             with ThreadPoolExecutor(DEFAULT_SENDERS) as pool:
                 list(pool.map(link, range(count)))
             while verified() < count:
                 time.sleep(DEFAULT_POLL_S)
-            return time.perf_counter() - started, stack.cpu_seconds() - cpu
+            seconds, after = time.perf_counter() - started, stack.cpu_by_part(registry.pid)
+            return seconds, {part: after[part] - before[part] for part in after}
 
 
 def dramatiq_noop(count: int) -> float:
@@ -100,17 +103,21 @@ def main() -> None:
     parser.add_argument("--mode", choices=MODES, default="scaled")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (scaled)")
     args = parser.parse_args()
-    with anonymous_registry() as registry_url:
-        ours, cpu = reglink_links(args.links, registry_url, args.mode, args.processes)
+    with anonymous_registry() as registry:
+        ours, cpu = reglink_links(args.links, registry, args.mode, args.processes)
     theirs = dramatiq_noop(args.links)
     print(f"{args.links} link commands -> verified ({args.mode})")
     print(
         f"  reglink {ours:7.2f} s ({args.links / ours:7.1f}/s)   dramatiq no-op "
         f"{theirs:6.2f} s ({args.links / theirs:7.1f}/s)   ratio {ours / theirs:6.1f}x"
     )
+    worker = "process" if args.mode == "up" else "workers"
+    spent = {worker if part == "reglink" else part: v for part, v in cpu.items() if v}
     print(
-        f"  (reglink's {'process' if args.mode == 'up' else 'workers'}: "
-        f"{1000 * cpu / args.links:.1f} ms CPU per link)"
+        f"  (reglink's {worker}: {1000 * cpu['reglink'] / args.links:.1f} ms CPU per link; "
+        "each part: "
+        + ", ".join(f"{part} {1000 * v / args.links:.1f} ms" for part, v in spent.items())
+        + ")"
     )
 
 

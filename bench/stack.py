@@ -69,8 +69,9 @@ class Reglink:
     """A running `reglink api` + `reglink worker`, and the CLI's environment."""
 
     env: dict[str, str]
-    worker: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]  # `reglink worker`, or `reglink up`
     database_url: str
+    api: subprocess.Popen[bytes] | None = None  # `reglink api` (scaled)
 
     def cli_json(self, *args: str, stdin: str | None = None) -> Any:
         return cli_json(self.env, *args, stdin=stdin)
@@ -109,15 +110,34 @@ class Reglink:
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the worker process and its children (`--processes`)
         have used so far."""
-        ticks = 0
+        return self.cpu_by_part()["reglink"]
+
+    def cpu_by_part(self, registry_pid: int | None = None) -> dict[str, float]:
+        """CPU seconds used so far by each part: `reglink` (the worker and its children,
+        or the `up` process), `api`, `postgres` (the server's backends on this run's
+        database) and `registry` (the process `registry_pid`)."""
+        worker, api = str(self.worker.pid), str(self.api.pid) if self.api else None
+        database = self.database_url.rsplit("/", 1)[-1]
+        parts = dict.fromkeys(("reglink", "api", "postgres", "registry"), 0)
         for stat in Path("/proc").glob("[0-9]*/stat"):
+            pid = stat.parent.name
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
+                title = (stat.parent / "cmdline").read_bytes() if fields[1] != worker else b""
             except OSError:  # the process ended meanwhile
                 continue
-            if stat.parent.name == str(self.worker.pid) or fields[1] == str(self.worker.pid):
-                ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+            if pid == worker or fields[1] == worker:
+                part = "reglink"
+            elif pid == api:
+                part = "api"
+            elif title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+                part = "postgres"
+            elif pid == str(registry_pid):
+                part = "registry"
+            else:
+                continue
+            parts[part] += int(fields[11]) + int(fields[12])
+        return {part: ticks / os.sysconf("SC_CLK_TCK") for part, ticks in parts.items()}
 
     def peak_rss_mb(self) -> float:
         """The worker process's peak resident memory (VmHWM) so far."""
@@ -152,6 +172,7 @@ def reglink(
             **{f"REGLINK_{k.upper()}": v for k, v in settings.items()},
         )
         logs = Path(data_dir)
+        api = None
         if mode == "up":
             database_url = f"sqlite:///{logs / 'reglink.db'}"
             worker = stack.enter_context(process(["up", "--port", str(port)], env, logs / "up.log"))
@@ -170,7 +191,7 @@ def reglink(
         env["REGLINK_TOKEN"] = cli_json(env, "admin", "create-project", "bench", "--owner", "b")[
             "token"
         ]
-        running = Reglink(env, worker, database_url)
+        running = Reglink(env, worker, database_url, api)
         try:
             yield running
         finally:

@@ -169,7 +169,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=MODES, default="scaled")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (scaled)")
     args = parser.parse_args()
-    with anonymous_registry() as registry_url, receiver() as hooks:
+    with anonymous_registry() as registry, receiver() as hooks:
+        registry_url = registry.url
         ours, in_force, sending, cpu = reglink_fanout(
             args.jobs, registry_url, hooks, args.mode, args.processes
         )

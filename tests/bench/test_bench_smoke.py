@@ -32,7 +32,8 @@ SCRIPTS = {
     ),
     "links": (
         ["--links", "3"],
-        rf"reglink +{FIGURE} s .* dramatiq no-op +{FIGURE} s .* ratio +{FIGURE}x",
+        rf"reglink +{FIGURE} s .* dramatiq no-op +{FIGURE} s .* ratio +{FIGURE}x"
+        rf"[\s\S]*each part: workers {FIGURE} ms, api {FIGURE} ms, postgres {FIGURE} ms",
     ),
     "webhooks": (
         ["--jobs", "5"],
