@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from events.errors import CommandRejected, InvalidInput
 from gateway.api_asyncapi import asyncapi_router
 from gateway.api_commands import commands_router
-from gateway.api_errors import error_body
+from gateway.api_errors import UNAVAILABLE, error_body
 from gateway.api_health import health_router
 from gateway.api_jobs import jobs_router
 from gateway.api_keys import keys_router
@@ -23,6 +23,7 @@ from gateway.api_registries import registries_router
 from gateway.body_limit import BodyLimit
 from gateway.bootstrap import Container
 from gateway.web import install_console
+from store.errors import DatabaseUnavailable
 
 
 def create_app(container: Container) -> FastAPI:
@@ -35,6 +36,16 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(CommandRejected)
     async def _rejected(_request: Request, exc: CommandRejected) -> JSONResponse:
         return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.message))
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _database(_request: Request, _exc: DatabaseUnavailable) -> JSONResponse:
+        """The store is away for now (restarting, unreachable): a 503 the caller can
+        retry, not a 500, and never the driver's text."""
+        return JSONResponse(
+            status_code=503,
+            content=error_body(UNAVAILABLE, "the database is unavailable for now; try again"),
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -35,6 +35,9 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+UNAVAILABLE = "unavailable"  # the broker or the database is away for now (503)
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The JSON every refusal carries."""
     return {"error": {"code": code, "message": message}}

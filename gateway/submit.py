@@ -16,6 +16,7 @@ from events.envelope import Envelope
 from events.errors import CommandRejected, Conflict, InvalidInput
 from events.messages import Command
 from events.validation import validate_command
+from gateway.api_errors import UNAVAILABLE
 from gateway.bootstrap import Container
 from store import command_records as records
 from store.prechecks import precheck
@@ -31,7 +32,7 @@ _KEYS = uuid.UUID("6f1d3c52-8a51-4bb5-9a43-0b5d2f1c7e10")  # namespace of per-ca
 class Unavailable(CommandRejected):
     """The broker could not take the command; nothing was applied, try again."""
 
-    code = "unavailable"
+    code = UNAVAILABLE
     http_status = 503
 
 
