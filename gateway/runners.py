@@ -4,6 +4,7 @@ container from settings, so a process started anywhere needs only the environmen
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,7 @@ from workers.relay import run_relay
 log = structlog.get_logger(__name__)
 
 DEFAULT_THREADS = 4  # worker threads per process: the work is network-bound
+ORPHAN_CHECK_S = 1.0  # how often a worker child checks that its parent is alive
 CRAWL_QUEUE = "crawl"  # consumed by a pool of its own (REGLINK_CRAWL_THREADS)
 
 
@@ -141,7 +143,7 @@ def run_worker(
     children = [
         multiprocessing.get_context("spawn").Process(
             target=_worker_process,
-            args=(settings, threads, queues, i),
+            args=(settings, threads, queues, i, os.getpid()),
             name=f"reglink-worker-{i}",
         )
         for i in range(processes)
@@ -203,12 +205,33 @@ def scheduler_pass(
         )
 
 
-def _worker_process(settings: Settings, threads: int, queues: set[str] | None, index: int) -> None:
+def _worker_process(
+    settings: Settings,
+    threads: int,
+    queues: set[str] | None,
+    index: int,
+    parent: int | None = None,
+) -> None:
     configure_logging(settings.log_format, settings.log_level)
+    stop = _stop_on_signal()
+    if parent is not None:
+        threading.Thread(
+            target=_stop_when_orphaned, args=(parent, stop), name="orphan-check", daemon=True
+        ).start()
     if settings.worker_metrics_port is not None:
         start_http_server(settings.worker_metrics_port + index, addr="0.0.0.0")
     with running_workers(bootstrap(settings), threads, queues):
-        _wait_for_signal()
+        stop.wait()
+
+
+def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
+    """A child of `reglink worker --processes N` stops when its parent is gone: a parent
+    killed with SIGKILL cannot stop its children, and a worker that was killed must not
+    go on consuming unseen (its children would be re-parented and live on)."""
+    while not stop.wait(ORPHAN_CHECK_S):
+        if os.getppid() != parent:
+            log.warning("worker.parent_gone", parent=parent)
+            stop.set()
 
 
 def _stop_on_signal() -> threading.Event:

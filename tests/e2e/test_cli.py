@@ -144,3 +144,51 @@ def test_split_deployment_on_redis_and_postgres(
             for i in range(2)
         )
         assert verified >= 1, "the workers' own /metrics count the verification"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_children_of_a_killed_worker_stop_too(tmp_path: Path) -> None:
+    """`reglink worker --processes 2` killed with SIGKILL cannot stop its children; they
+    notice their parent is gone and stop, instead of consuming on unseen."""
+    env = base_env(
+        REGLINK_DATA_DIR=str(tmp_path / "data"),
+        REGLINK_REDIS_URL=REDIS_URL,
+        REGLINK_REDIS_NAMESPACE=f"reglink-e2e-{free_port()}",
+        REGLINK_SEALING_KEYS=generate_private_key(),
+        REGLINK_STORE_KEYS=generate_key(),
+    )
+    log = tmp_path / "worker.log"
+    with process(["worker", "--processes", "2", "--threads", "1"], env, log) as worker:
+        children = wait_until(
+            lambda: (
+                [c for c in _children(worker.pid) if "workers.started" in log.read_text()]
+                if len(_children(worker.pid)) >= 2
+                else None
+            ),
+            timeout=60,
+            what="two worker children started",
+        )
+        worker.kill()
+        worker.wait()
+        wait_until(
+            lambda: not any(_alive(c) for c in children), timeout=15, what="children stopped"
+        )
+    assert "worker.parent_gone" in log.read_text()
