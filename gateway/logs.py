@@ -69,7 +69,8 @@ class Quieter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(CHATTY_LOGGERS) and record.levelno == logging.INFO:
+        chatty = record.name.startswith(CHATTY_LOGGERS) and record.levelno == logging.INFO
+        if chatty or _start_up_noise(record):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             if self._level > logging.DEBUG:
                 return False
@@ -90,6 +91,17 @@ class Quieter(logging.Filter):
             if len(self._seen) > 10_000:  # bounded memory: forget old lines
                 self._seen.clear()
             return count < DEFAULT_REPEATS
+
+
+def _start_up_noise(record: logging.LogRecord) -> bool:
+    """Lines every start printed that tell an operator nothing: alembic's set-up chatter
+    (its migration steps, `Running upgrade …`, stay at INFO), and dramatiq's warning
+    that a second Worker on one broker adds a second `_WorkerMiddleware` (each Worker
+    needs its own; reglink runs two on purpose, crawls on a pool of their own)."""
+    message = record.getMessage()
+    if record.name.startswith("alembic.") and record.levelno == logging.INFO:
+        return not message.startswith("Running ")
+    return record.name.startswith("dramatiq.broker") and "_WorkerMiddleware" in message
 
 
 def _line_key(record: logging.LogRecord) -> tuple[Any, ...]:

@@ -50,3 +50,24 @@ def test_the_first_line_of_a_new_window_says_how_many_were_held_back() -> None:
     now[0] = DEFAULT_REPEAT_WINDOW + 1
     later = record()
     assert quieter.filter(later) and later.msg["repeated"] == 7  # type: ignore[index]
+
+
+def test_start_up_noise_is_debug_only_and_migration_steps_stay() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream)
+    migration = logging.getLogger("alembic.runtime.migration")
+    migration.info("Context impl SQLiteImpl.")
+    migration.info("Will assume non-transactional DDL.")
+    migration.info("Running upgrade 0007 -> 0008, outbox index")
+
+    class _WorkerMiddleware:  # dramatiq's own name, as its warning shows it (%r)
+        pass
+
+    logging.getLogger("dramatiq.broker.PoisonSafeRedisBroker").warning(
+        "You're adding a middleware of the same type twice: %r. It may have unexpected results.",
+        _WorkerMiddleware(),
+    )
+    logging.getLogger("dramatiq.broker.PoisonSafeRedisBroker").warning("Redis went away")
+    lines = lines_of(stream)
+    assert len(lines) == 2
+    assert "Running upgrade" in lines[0] and "Redis went away" in lines[1]
