@@ -55,8 +55,10 @@ def handle_command(
         )
 
     with uow() as unit:  # one transaction: the record and the command applied
-        queued(unit)
-        record = records.lock(unit.session, envelope.id)
+        record = records.lock(unit.session, envelope.id)  # the gateway usually wrote it
+        if record is None:  # published straight to the broker: write it, then lock it
+            queued(unit)
+            record = records.lock(unit.session, envelope.id)
         assert record is not None
         if record.status != "queued":
             bound.info("command.duplicate", status=record.status)
