@@ -119,28 +119,11 @@ def find_project(session: Session, name: str) -> Project:
     return project
 
 
-def role_of(session: Session, project: Project, user_name: str | None) -> str | None:
-    if user_name is None:
-        return None
-    user = session.exec(select(User).where(User.name == user_name)).first()
-    if user is None:
-        return None
-    member = session.get(Member, (project.id, user.id))
-    return member.role if member else None
-
-
-def is_member(session: Session, project_name: str, user_name: str | None) -> bool:
-    """Whether the user has a role in the named project (False when it does not exist)."""
-    project = session.exec(select(Project).where(Project.name == project_name)).first()
-    return project is not None and role_of(session, project, user_name) is not None
-
-
-def authorize(
-    session: Session, project_name: str, user_name: str | None, *, owner: bool
-) -> Project:
-    """The project, if the user may act on it. Outsiders get 404, not 403: projects are
-    isolated, so their existence is not revealed. One statement: every request and
-    every command asks."""
+def role_in(
+    session: Session, project_name: str, user_name: str | None
+) -> tuple[Project, str] | None:
+    """The project and the user's role in it, in one statement (every request and every
+    command asks); None when the project does not exist or the user has no role there."""
     member = (
         select(Member.project_id, Member.role)
         .join(User, col(User.id) == col(Member.user_id))
@@ -152,12 +135,32 @@ def authorize(
         .join(member, member.c.project_id == col(Project.id))
         .where(Project.name == project_name)
     ).first()
+    return None if found is None else (found[0], found[1])
+
+
+def is_member(session: Session, project_name: str, user_name: str | None) -> bool:
+    """Whether the user has a role in the named project (False when it does not exist)."""
+    return role_in(session, project_name, user_name) is not None
+
+
+def authorize(
+    session: Session, project_name: str, user_name: str | None, *, owner: bool
+) -> Project:
+    """The project, if the user may act on it (`authorized_role`)."""
+    return authorized_role(session, project_name, user_name, owner=owner)[0]
+
+
+def authorized_role(
+    session: Session, project_name: str, user_name: str | None, *, owner: bool
+) -> tuple[Project, str]:
+    """The project and the user's role, if the user may act on it. Outsiders get 404, not
+    403: projects are isolated, so their existence is not revealed."""
+    found = role_in(session, project_name, user_name)
     if found is None:
         raise NotFound(f"project {project_name!r} not found")
-    project, role = found
-    if owner and role != "owner":
+    if owner and found[1] != "owner":
         raise Forbidden(f"only owners of {project_name!r} may do this")
-    return project
+    return found
 
 
 def set_member(session: Session, project: Project, user: User, role: str) -> None:

@@ -28,7 +28,7 @@ from gateway.web.session import (
     Session,
     SessionSigner,
 )
-from store.identity import authorize, role_of, token_user
+from store.identity import authorized_role, token_user
 from store.tables import Project
 from store.uow import UnitOfWork
 
@@ -174,5 +174,5 @@ def open_project(
 ) -> tuple[Project, bool]:
     """The project if the viewer belongs to it (`owner`: and owns it), and whether they
     own it: owners see the forms, members see the same pages read-only."""
-    project = authorize(uow.session, name, viewer.user, owner=owner)
-    return project, role_of(uow.session, project, viewer.user) == "owner"
+    project, role = authorized_role(uow.session, name, viewer.user, owner=owner)
+    return project, role == "owner"
