@@ -177,15 +177,12 @@ def test_the_children_of_a_killed_worker_stop_too(tmp_path: Path) -> None:
     )
     log = tmp_path / "worker.log"
     with process(["worker", "--processes", "2", "--threads", "1"], env, log) as worker:
-        children = wait_until(
-            lambda: (
-                [c for c in _children(worker.pid) if "workers.started" in log.read_text()]
-                if len(_children(worker.pid)) >= 2
-                else None
-            ),
-            timeout=60,
-            what="two worker children started",
-        )
+
+        def started() -> list[int] | None:
+            """The parent's children, once both workers said they started."""
+            return _children(worker.pid) if log.read_text().count("workers.started") >= 2 else None
+
+        children = wait_until(started, timeout=60, what="two worker children started")
         worker.kill()
         worker.wait()
         wait_until(
