@@ -1,7 +1,10 @@
 """N anonymous link commands → all verified: reglink (`--mode scaled`: `reglink api` +
-`reglink worker`, PostgreSQL, Redis; `--mode up`: `reglink up` on its defaults) beside a
-dramatiq no-op actor on the same Redis (1 process, 4 threads) handling N messages, in
-one run.
+`reglink worker`, PostgreSQL, Redis; `--mode up`: `reglink up` on its defaults) beside
+two peers in the same run: a dramatiq no-op actor on the same Redis (1 process, 4
+threads) handling N messages, and the registry floor: the requests a link makes of the
+registry (verification's two, the first crawl's three) sent N times by raw async httpx,
+4 links in flight, with nothing stored; that floor is what the registry and an HTTP
+client alone cost on this machine.
 
     .venv/bin/python -m bench.links --links 2000 --mode scaled
     .venv/bin/python -m bench.links --links 2000 --mode up
@@ -10,6 +13,8 @@ one run.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import tempfile
 import threading
 import time
@@ -24,11 +29,19 @@ import httpx
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import text
 
+from bench.crawl_peers import MANIFEST_ACCEPT
 from bench.stack import DEFAULT_POLL_S, MODES, REDIS_URL, reglink
 from tests.support.images import push_image
 from tests.support.registry import RunningRegistry, start_registry
 
 DEFAULT_SENDERS = 4  # link requests in flight
+LINK_REQUESTS = (  # what verifying and first crawling the bench registry ask of it
+    ("GET", "/v2/"),
+    ("GET", "/v2/_catalog?n=1"),
+    ("GET", "/v2/_catalog?n=100"),
+    ("GET", "/v2/app/tags/list?n=100"),
+    ("HEAD", "/v2/app/manifests/1"),
+)
 
 
 @contextmanager
@@ -97,6 +110,45 @@ def dramatiq_noop(count: int) -> float:
     return seconds
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def registry_floor(count: int, registry: RunningRegistry) -> tuple[float, float, float]:
+    """Seconds for raw async httpx to send `count` links' registry requests
+    (`LINK_REQUESTS`, in order per link, `DEFAULT_SENDERS` links at once), and the CPU
+    seconds the client and the registry used."""
+
+    async def run() -> None:
+        links = iter(range(count))
+        limits = httpx.Limits(max_connections=DEFAULT_SENDERS)
+        headers = {"Accept": MANIFEST_ACCEPT}
+        async with httpx.AsyncClient(
+            base_url=registry.url, headers=headers, limits=limits, timeout=60
+        ) as client:
+
+            async def sender() -> None:
+                for _ in links:
+                    for method, path in LINK_REQUESTS:
+                        (await client.request(method, path)).raise_for_status()
+
+            await asyncio.gather(*(sender() for _ in range(DEFAULT_SENDERS)))
+
+    started, client_cpu, registry_cpu = (
+        time.perf_counter(),
+        time.process_time(),
+        cpu_s(registry.pid),
+    )
+    asyncio.run(run())
+    return (
+        time.perf_counter() - started,
+        time.process_time() - client_cpu,
+        cpu_s(registry.pid) - registry_cpu,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--links", type=int, default=2000)
@@ -105,14 +157,26 @@ def main() -> None:
     args = parser.parse_args()
     with anonymous_registry() as registry:
         ours, cpu = reglink_links(args.links, registry, args.mode, args.processes)
+        floor, floor_client, floor_registry = registry_floor(args.links, registry)
     theirs = dramatiq_noop(args.links)
     print(f"{args.links} link commands -> verified ({args.mode})")
     print(
         f"  reglink {ours:7.2f} s ({args.links / ours:7.1f}/s)   dramatiq no-op "
         f"{theirs:6.2f} s ({args.links / theirs:7.1f}/s)   ratio {ours / theirs:6.1f}x"
     )
+    print(
+        f"  registry floor {floor:6.2f} s ({args.links / floor:7.1f}/s: client "
+        f"{1000 * floor_client / args.links:.1f} ms, registry "
+        f"{1000 * floor_registry / args.links:.1f} ms CPU per link)   reglink reaches "
+        f"{100 * floor / ours:.1f} % of its rate"
+    )
     worker = "process" if args.mode == "up" else "workers"
-    spent = {worker if part == "reglink" else part: v for part, v in cpu.items() if v}
+    apart = ("api", "postgres") if args.mode == "scaled" else ()  # `up` runs them in-process
+    spent = {
+        worker if part == "reglink" else part: v
+        for part, v in cpu.items()
+        if part in ("reglink", "registry", *apart)
+    }
     print(
         f"  (reglink's {worker}: {1000 * cpu['reglink'] / args.links:.1f} ms CPU per link; "
         "each part: "

@@ -33,6 +33,8 @@ SCRIPTS = {
     "links": (
         ["--links", "3"],
         rf"reglink +{FIGURE} s .* dramatiq no-op +{FIGURE} s .* ratio +{FIGURE}x"
+        rf"[\s\S]*registry floor +{FIGURE} s .* registry {FIGURE} ms CPU per link"
+        rf"\) +reglink reaches {FIGURE} % of its rate"
         rf"[\s\S]*each part: workers {FIGURE} ms, api {FIGURE} ms, postgres {FIGURE} ms",
     ),
     "webhooks": (
