@@ -17,9 +17,10 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, literal, update
 from sqlmodel import Session, col, select
 
+from store.identity import project_name
 from store.inserts import insert
 from store.secrets import Sealed, SecretBox
-from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Project, Registry, utcnow
+from store.tables import BuildJob, Delivery, DeliveryLease, JobRegistry, Registry, utcnow
 
 DEFAULT_INSERT_BATCH = 500  # delivery rows per INSERT
 
@@ -149,7 +150,7 @@ def claim(
     )
     ready = [d for n, d in enumerate(ready) if n == 0 or _pair(ready[n - 1]) != _pair(d)]
     leased = _take_leases(session, ready, lease)
-    projects = {r.project_id: _project_name(session, r.project_id) for r in registries.values()}
+    projects = {r.project_id: project_name(session, r.project_id) for r in registries.values()}
     for delivery in live:
         if delivery.id not in leased:
             outcome[delivery.id] = "busy"
@@ -172,12 +173,6 @@ def _pair(delivery: Delivery) -> tuple[str, str]:
 
 def _all(session: Session, table: Any, ids: set[str]) -> Sequence[Any]:
     return session.exec(select(table).where(col(table.id).in_(ids))).all()
-
-
-def _project_name(session: Session, project_id: str) -> str:
-    project = session.get(Project, project_id)
-    assert project is not None
-    return project.name
 
 
 def _stale(delivery: Delivery, registry: Registry, use: JobRegistry | None) -> bool:

@@ -35,6 +35,13 @@ def ensure_user(
     return user, issue_token(session, user, expires_at=expires_at)
 
 
+def project_name(session: Session, project_id: str) -> str:
+    """The name of a project a row belongs to (a foreign key: it exists)."""
+    project = session.get(Project, project_id)
+    assert project is not None, "rows always belong to a project"
+    return project.name
+
+
 def find_user(session: Session, name: str) -> User:
     user = session.exec(select(User).where(User.name == name)).first()
     if user is None:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from events.envelope import Envelope
 from events.errors import Conflict
-from store import command_records, credentials, inbox
+from store import command_records, credentials, identity, inbox
 from store.secrets import Sealed
 from store.tables import (
     AuditEntry,
@@ -27,7 +27,6 @@ from store.tables import (
     CatalogTag,
     CommandRecord,
     OutboxMessage,
-    Project,
     Registry,
     RegistryUpdate,
 )
@@ -117,9 +116,7 @@ class UnitOfWork:
         return registry
 
     def project_name(self, project_id: str) -> str:
-        project = self.session.get(Project, project_id)
-        assert project is not None, "registries always belong to a project"
-        return project.name
+        return identity.project_name(self.session, project_id)
 
     def proposal(self, update_id: str) -> RegistryUpdate | None:
         return self.session.get(RegistryUpdate, update_id, populate_existing=True)
