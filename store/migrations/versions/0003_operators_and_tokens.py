@@ -1,4 +1,4 @@
-"""operators and tokens: an operator role of its own; API tokens expire and are revoked
+"""operators and tokens (an operator role of its own; API tokens expire and are revoked)
 
 Revision ID: 0003
 Revises: 0002
