@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import threading
 import time
@@ -32,6 +31,7 @@ from sqlalchemy import text
 from bench.crawl_peers import MANIFEST_ACCEPT
 from bench.stack import DEFAULT_POLL_S, MODES, REDIS_URL, reglink
 from tests.support.images import push_image
+from tests.support.procfs import cpu_seconds
 from tests.support.registry import RunningRegistry, start_registry
 
 DEFAULT_SENDERS = 4  # link requests in flight
@@ -110,12 +110,6 @@ def dramatiq_noop(count: int) -> float:
     return seconds
 
 
-def cpu_s(pid: int | None) -> float:
-    """CPU seconds process `pid` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def registry_floor(count: int, registry: RunningRegistry) -> tuple[float, float, float]:
     """Seconds for raw async httpx to send `count` links' registry requests
     (`LINK_REQUESTS`, in order per link, `DEFAULT_SENDERS` links at once), and the CPU
@@ -136,16 +130,14 @@ def registry_floor(count: int, registry: RunningRegistry) -> tuple[float, float,
 
             await asyncio.gather(*(sender() for _ in range(DEFAULT_SENDERS)))
 
-    started, client_cpu, registry_cpu = (
-        time.perf_counter(),
-        time.process_time(),
-        cpu_s(registry.pid),
-    )
+    pid = registry.pid
+    assert pid is not None, "the registry is running"
+    started, client_cpu, registry_cpu = time.perf_counter(), time.process_time(), cpu_seconds(pid)
     asyncio.run(run())
     return (
         time.perf_counter() - started,
         time.process_time() - client_cpu,
-        cpu_s(registry.pid) - registry_cpu,
+        cpu_seconds(pid) - registry_cpu,
     )
 
 

@@ -27,6 +27,7 @@ from store.engine import driver_url
 from store.secrets import generate_key
 from tests.e2e.processes import base_env, cli, cli_json, free_port, process, wait_healthy
 from tests.support.images import push_image
+from tests.support.procfs import PARENT, cpu_ticks, stat_fields
 from tests.support.registry import RunningRegistry, start_registry
 
 REDIS_URL = os.environ.get("REGLINK_BENCH_REDIS", "redis://127.0.0.1:6379/9")
@@ -122,11 +123,11 @@ class Reglink:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             pid = stat.parent.name
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                title = (stat.parent / "cmdline").read_bytes() if fields[1] != worker else b""
+                fields = stat_fields(stat)
+                title = (stat.parent / "cmdline").read_bytes() if fields[PARENT] != worker else b""
             except OSError:  # the process ended meanwhile
                 continue
-            if pid == worker or fields[1] == worker:
+            if pid == worker or fields[PARENT] == worker:
                 part = "reglink"
             elif pid == api:
                 part = "api"
@@ -136,7 +137,7 @@ class Reglink:
                 part = "registry"
             else:
                 continue
-            parts[part] += int(fields[11]) + int(fields[12])
+            parts[part] += cpu_ticks(fields)
         return {part: ticks / os.sysconf("SC_CLK_TCK") for part, ticks in parts.items()}
 
     def peak_rss_mb(self) -> float:

@@ -14,6 +14,7 @@ from tests.conftest import REDIS_URL, USERS
 from tests.e2e.processes import base_env, cli, cli_json, free_port, process, wait_healthy
 from tests.polling import wait_until
 from tests.support.images import push_image
+from tests.support.procfs import PARENT, STATE, stat_fields
 from tests.support.registry import RunningRegistry
 
 
@@ -150,7 +151,7 @@ def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat_fields(stat)[PARENT]) == pid:
                 found.append(int(stat.parent.name))
         except (OSError, ValueError):
             continue
@@ -159,7 +160,7 @@ def _children(pid: int) -> list[int]:
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(pid)[STATE]
     except OSError:
         return False
     return state != "Z"
