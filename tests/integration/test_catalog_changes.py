@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from events.messages import DEFAULT_MAX_CHANGES
 from store.catalog import catalog_changes
-from store.engine import make_engine, migrate
-from store.tables import CatalogTag, Project, Registry
+from store.tables import CatalogTag
+from tests.support.seeded_store import store_with_registry
 
 
 def _generation(session: Session, tags: list[tuple[str, str]]) -> str:
@@ -28,14 +28,8 @@ def _generation(session: Session, tags: list[tuple[str, str]]) -> str:
 
 @pytest.fixture
 def session(database_url: str) -> Iterator[Session]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    with Session(engine) as session:
-        session.add(Project(id="p", name="demo"))
-        session.add(Registry(id="r", project_id="p", name="r", url="http://x", auth="anonymous"))
-        session.commit()
+    with store_with_registry(database_url, name="r") as engine, Session(engine) as session:
         yield session
-    engine.dispose()
 
 
 def test_changes_are_counted_in_full_and_named_up_to_the_cap(session: Session) -> None:

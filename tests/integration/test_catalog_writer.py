@@ -7,39 +7,25 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from events.envelope import Envelope
 from events.messages import RegistryVerified
 from store.catalog import CatalogWriter, switch_generation
-from store.engine import make_engine, migrate
-from store.tables import CatalogRepository, CatalogTag, Project, Registry
+from store.tables import CatalogRepository, CatalogTag, Registry
 from store.targets import Target
 from store.uow import UnitOfWork, UnitOfWorkFactory, uow_factory
+from tests.support.seeded_store import store_with_registry
 
 BATCH = 3
 
 
 @pytest.fixture
 def uow(database_url: str) -> Iterator[UnitOfWorkFactory]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    with Session(engine) as session:
-        session.add(Project(id="p", name="demo"))
-        session.add(
-            Registry(
-                id="r",
-                project_id="p",
-                name="hub",
-                active_name="hub",
-                url="http://x",
-                auth="anonymous",
-                status="verified",
-            )
-        )
-        session.commit()
-    yield uow_factory(engine)
-    engine.dispose()
+    with store_with_registry(
+        database_url, name="hub", active_name="hub", status="verified"
+    ) as engine:
+        yield uow_factory(engine)
 
 
 def _written(unit: UnitOfWork, generation: str) -> int:
